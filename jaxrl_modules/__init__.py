@@ -1,0 +1,1 @@
+from jaxrl_modules.data import TensorDict
