@@ -171,7 +171,8 @@ class TensorDict:
         return out
 
     def __contains__(self, key: NestedKey) -> bool:
-        return self.get(key, _MISSING) is not _MISSING
+        absent = object()
+        return self.get(key, absent) is not absent
 
     def get(self, key: NestedKey, default: Any = _MISSING) -> Any:
         """The entry at ``key`` (a string or a tuple of strings), or ``default`` if absent."""
@@ -252,12 +253,8 @@ class TensorDict:
         """A TensorDict with only ``keys`` (missing keys raise unless ``strict=False``)."""
         out = self.empty()
         for key in keys:
-            value = self.get(key, _MISSING)
-            if value is _MISSING:
-                if strict:
-                    self.get(key)  # raises the KeyError that names the key
-                continue
-            out = out.set(key, value)
+            if strict or key in self:
+                out = out.set(key, self.get(key))
         return out
 
     def exclude(self, *keys: NestedKey) -> TensorDict:

@@ -1,0 +1,1 @@
+"""Benchmarks: jaxrl_modules against hand-written JAX and TorchRL, in one run, as ratios."""

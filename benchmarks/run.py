@@ -1,0 +1,104 @@
+"""Runs the benchmark suite: ``python -m benchmarks.run [--smoke] [--only CASE] [--json PATH]``.
+
+For each case and size, every implementation is timed in this one process; the table gives
+medians in microseconds per call and two ratios: jaxrl_modules over hand-written JAX (the cost of
+the library's layer; 1.0 is free) and TorchRL over jaxrl_modules (how many times faster we are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+from benchmarks.cases import CASES
+from benchmarks.harness import Row, time_call
+
+
+def run(smoke: bool, only: str | None) -> list[Row]:
+    if only is not None and only not in CASES:
+        raise SystemExit(f"Unknown case {only!r}; cases: {sorted(CASES)}")
+    rows = []
+    for name, case in CASES.items():
+        if only is not None and name != only:
+            continue
+        for size in case.sizes(smoke):
+            impls = case.implementations(size)
+            timings = {
+                impl: time_call(fn, repeats=3 if smoke else 15, min_repeat_s=0.002 if smoke else 0.05)
+                for impl, fn in impls.items()
+            }
+            rows.append(Row(name, str(size), timings))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    impls = sorted({i for r in rows for i in r.timings}, key=lambda i: (i != "jaxrl_modules", i != "jax", i))
+    header = ["case", "size", *[f"{i} (us)" for i in impls], "jaxrl/jax", "torchrl/jaxrl"]
+    lines = [header]
+    for r in rows:
+        cells = [r.case, r.size]
+        for i in impls:
+            t = r.timings.get(i)
+            cells.append(f"{t.median_us:.1f} ±{t.iqr_us:.1f}" if t else "-")
+        for num, den in (("jaxrl_modules", "jax"), ("torchrl", "jaxrl_modules")):
+            ratio = r.ratio(num, den)
+            cells.append(f"{ratio:.2f}x" if ratio is not None else "-")
+        lines.append(cells)
+    widths = [max(len(str(line[c])) for line in lines) for c in range(len(header))]
+    out = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def environment() -> dict:
+    info = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].device_kind),
+        "backend": jax.default_backend(),
+    }
+    try:
+        import torch
+        import torchrl
+
+        info["torch"], info["torchrl"] = torch.__version__, torchrl.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few repeats (CI)")
+    parser.add_argument("--only", help="run one case by name")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"))
+    args = parser.parse_args(argv)
+    rows = run(args.smoke, args.only)
+    env = environment()
+    print(", ".join(f"{k}={v}" for k, v in env.items()))
+    print(format_table(rows))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "environment": env,
+        "rows": [
+            {"case": r.case, "size": r.size, "timings": {k: vars(t) for k, t in r.timings.items()}}
+            for r in rows
+        ],
+    }
+    args.json.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {args.json}", file=sys.stderr)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Key-based flax modules: read ``in_keys`` from a TensorDict, write ``out_keys``."""
+
+from jaxrl_modules.tensordict_module import serialization as _serialization  # noqa: F401 (registers)
+from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
+from jaxrl_modules.tensordict_module.module import SafeModule, TensorDictModule, register_spec
+from jaxrl_modules.tensordict_module.sequence import SafeSequential, TensorDictSequential
+from jaxrl_modules.tensordict_module.vmap import VmapModule
+
+__all__ = [
+    "Keys",
+    "SafeModule",
+    "SafeSequential",
+    "TensorDictModule",
+    "TensorDictModuleBase",
+    "TensorDictSequential",
+    "VmapModule",
+    "register_spec",
+]
