@@ -40,6 +40,7 @@ def test_docstring_examples(name):
 
 
 def test_every_public_name_is_exported_and_documented():
+    typing_aliases = {"NestedKey"}  # a Union alias: documented in jaxrl_modules.data.tensordict
     for name in jaxrl_modules.__all__:
         obj = getattr(jaxrl_modules, name)
-        assert obj.__doc__, f"{name} has no docstring"
+        assert name in typing_aliases or obj.__doc__, f"{name} has no docstring"

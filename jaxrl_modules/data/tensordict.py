@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 NestedKey = Union[str, tuple[str, ...]]
+"""A key: a string, or a tuple of strings for a nested entry (``("next", "reward")``)."""
 
 __all__ = ["NestedKey", "TensorDict", "stack", "cat", "unravel_key"]
 

@@ -1,0 +1,27 @@
+"""Flax networks on arrays (no TensorDicts): TorchRL's ``torchrl.modules.models``."""
+
+from jaxrl_modules.models.activations import known_layer_names, make_layer
+from jaxrl_modules.models.convnet import Conv2dNet, ConvNet
+from jaxrl_modules.models.layers import (
+    Conv2d,
+    Linear,
+    SquashDims,
+    Squeeze2dLayer,
+    SqueezeLayer,
+    torch_default_init,
+)
+from jaxrl_modules.models.mlp import MLP
+
+__all__ = [
+    "Conv2d",
+    "Conv2dNet",
+    "ConvNet",
+    "Linear",
+    "MLP",
+    "SquashDims",
+    "Squeeze2dLayer",
+    "SqueezeLayer",
+    "known_layer_names",
+    "make_layer",
+    "torch_default_init",
+]
