@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl_modules import rng
+
 __all__ = [
     "StateDictStream",
     "convert_leaves",
@@ -56,7 +58,7 @@ _TORCH_NAME = {
 }
 _IGNORED_TORCH = frozenset({"num_batches_tracked"})
 # Every RNG stream a module might draw from during init (DESIGN section 5).
-_STREAMS = ("params", "dropout", "noise", "sample", "exploration", "planning")
+_STREAMS = ("params", *rng.RNG_STREAMS)
 
 
 def register_converter(flax_type: type) -> Callable[[Converter], Converter]:
