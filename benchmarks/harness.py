@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["Timing", "time_call", "Row"]
+__all__ = ["Timing", "time_calls", "Row"]
 
 
 @dataclasses.dataclass
@@ -24,30 +24,42 @@ class Timing:
     number: int
 
 
-def time_call(fn: Callable[[], object], *, repeats: int, min_repeat_s: float) -> Timing:
-    """Times ``fn``: the first call apart, then ``repeats`` medians of calibrated loops."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    for _ in range(3):  # warm-up: caches, allocator, thread pools
+def time_calls(
+    impls: dict[str, Callable[[], object]], *, repeats: int, min_repeat_s: float
+) -> dict[str, Timing]:
+    """Times each implementation: its first call apart, then ``repeats`` calibrated loops.
+
+    The repeats are interleaved (one loop of each implementation in turn), so that a slow spell
+    of a shared machine falls on every implementation alike and the ratios stay fair.
+    """
+    first, number = {}, {}
+    for name, fn in impls.items():
+        start = time.perf_counter()
         fn()
-    number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
+        first[name] = time.perf_counter() - start
+        for _ in range(3):  # warm-up: caches, allocator, thread pools
             fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_repeat_s or number >= 1 << 20:
-            break
-        number *= 2
-    samples = []
+        n = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            if time.perf_counter() - start >= min_repeat_s or n >= 1 << 20:
+                break
+            n *= 2
+        number[name] = n
+    samples: dict[str, list[float]] = {name: [] for name in impls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number * 1e6)
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
-    return Timing(statistics.median(samples), q[2] - q[0], first, repeats, number)
+        for name, fn in impls.items():
+            start = time.perf_counter()
+            for _ in range(number[name]):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number[name] * 1e6)
+    out = {}
+    for name, values in samples.items():
+        q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+        out[name] = Timing(statistics.median(values), q[2] - q[0], first[name], repeats, number[name])
+    return out
 
 
 @dataclasses.dataclass

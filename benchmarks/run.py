@@ -18,7 +18,7 @@ from pathlib import Path
 import jax
 
 from benchmarks.cases import CASES
-from benchmarks.harness import Row, time_call
+from benchmarks.harness import Row, time_calls
 
 
 def run(smoke: bool, only: str | None) -> list[Row]:
@@ -30,10 +30,7 @@ def run(smoke: bool, only: str | None) -> list[Row]:
             continue
         for size in case.sizes(smoke):
             impls = case.implementations(size)
-            timings = {
-                impl: time_call(fn, repeats=3 if smoke else 15, min_repeat_s=0.002 if smoke else 0.05)
-                for impl, fn in impls.items()
-            }
+            timings = time_calls(impls, repeats=3 if smoke else 21, min_repeat_s=0.002 if smoke else 0.02)
             rows.append(Row(name, str(size), timings))
     return rows
 

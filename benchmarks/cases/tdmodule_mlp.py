@@ -57,7 +57,7 @@ def _torchrl(batch: int, x: np.ndarray, raw_variables) -> Callable[[], object] |
     torch.set_num_threads(2)
     net = TorchMLP(in_features=IN, out_features=OUT, num_cells=CELLS)
     module = TorchTDModule(net, in_keys=["observation"], out_keys=["action"])
-    td = TorchTensorDict({"observation": torch.as_tensor(x)}, batch_size=[batch])
+    td = TorchTensorDict({"observation": torch.tensor(x)}, batch_size=[batch])
 
     def call():
         with torch.no_grad():
