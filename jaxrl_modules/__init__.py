@@ -31,8 +31,26 @@ from jaxrl_modules.data import (
     stack,
 )
 from jaxrl_modules.exploration_type import ExplorationType, InteractionType
-from jaxrl_modules.models import MLP, Conv2dNet, ConvNet, SquashDims, Squeeze2dLayer, SqueezeLayer
+from jaxrl_modules.models import (
+    MLP,
+    Conv2d,
+    Conv2dNet,
+    ConvNet,
+    DuelingCnnDQNet,
+    DuelingMlpDQNet,
+    Linear,
+    SquashDims,
+    Squeeze2dLayer,
+    SqueezeLayer,
+)
 from jaxrl_modules.tensordict_module import (
+    DistributionalDQNnet,
+    DistributionalQValueActor,
+    DistributionalQValueHook,
+    DistributionalQValueModule,
+    QValueActor,
+    QValueHook,
+    QValueModule,
     SafeModule,
     SafeSequential,
     TensorDictModule,
@@ -77,6 +95,14 @@ __all__ = [
     "TensorDictModuleBase",
     "TensorDictSequential",
     "VmapModule",
+    # Q-value modules and actors
+    "DistributionalDQNnet",
+    "DistributionalQValueActor",
+    "DistributionalQValueHook",
+    "DistributionalQValueModule",
+    "QValueActor",
+    "QValueHook",
+    "QValueModule",
     # networks
     "MLP",
     "ConvNet",
@@ -84,6 +110,10 @@ __all__ = [
     "SquashDims",
     "SqueezeLayer",
     "Squeeze2dLayer",
+    "DuelingCnnDQNet",
+    "DuelingMlpDQNet",
+    "Linear",
+    "Conv2d",
     # RNG stream names
     "rng",
 ]

@@ -2,6 +2,7 @@
 
 from jaxrl_modules.models.activations import known_layer_names, make_layer
 from jaxrl_modules.models.convnet import Conv2dNet, ConvNet
+from jaxrl_modules.models.dueling import DuelingCnnDQNet, DuelingMlpDQNet
 from jaxrl_modules.models.layers import (
     Conv2d,
     Linear,
@@ -16,6 +17,8 @@ __all__ = [
     "Conv2d",
     "Conv2dNet",
     "ConvNet",
+    "DuelingCnnDQNet",
+    "DuelingMlpDQNet",
     "Linear",
     "MLP",
     "SquashDims",

@@ -3,11 +3,26 @@
 from jaxrl_modules.tensordict_module import serialization as _serialization  # noqa: F401 (registers)
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 from jaxrl_modules.tensordict_module.module import SafeModule, TensorDictModule, register_spec
+from jaxrl_modules.tensordict_module.q_value import (
+    DistributionalDQNnet,
+    DistributionalQValueHook,
+    DistributionalQValueModule,
+    QValueHook,
+    QValueModule,
+)
+from jaxrl_modules.tensordict_module.q_value_actor import DistributionalQValueActor, QValueActor
 from jaxrl_modules.tensordict_module.sequence import SafeSequential, TensorDictSequential
 from jaxrl_modules.tensordict_module.vmap import VmapModule
 
 __all__ = [
+    "DistributionalDQNnet",
+    "DistributionalQValueActor",
+    "DistributionalQValueHook",
+    "DistributionalQValueModule",
     "Keys",
+    "QValueActor",
+    "QValueHook",
+    "QValueModule",
     "SafeModule",
     "SafeSequential",
     "TensorDictModule",

@@ -1,0 +1,24 @@
+"""Pure array functions (rlax style): arrays in, arrays out; no flax, no TensorDict.
+
+Every key-based module calls one of these; use them directly in purejaxrl-style code.
+"""
+
+from jaxrl_modules.functional.q_value import (
+    ACTION_SPACES,
+    canonical_action_space,
+    chosen_action_value,
+    distributional_greedy_action,
+    expected_action_values,
+    greedy_action,
+    mask_action_values,
+)
+
+__all__ = [
+    "ACTION_SPACES",
+    "canonical_action_space",
+    "chosen_action_value",
+    "distributional_greedy_action",
+    "expected_action_values",
+    "greedy_action",
+    "mask_action_values",
+]
