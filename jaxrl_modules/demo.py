@@ -1,7 +1,7 @@
 """The main job: ``python -m jaxrl_modules.demo``.
 
-Until the training recipes land, a short showcase of the foundation: a Q-network built as a
-key-based module over TensorDicts, specs that sample and project, and the same policy jitted,
+Until the training recipes land, a short showcase: a QValueActor (an MLP Q-network and a greedy
+Q-value module) over TensorDicts, specs that sample and project, and the same policy jitted,
 vmapped over environments and scanned over time.
 """
 
@@ -13,29 +13,13 @@ import time
 import jax
 import jax.numpy as jnp
 
-from jaxrl_modules import (
-    MLP,
-    Bounded,
-    Composite,
-    OneHot,
-    SafeModule,
-    TensorDict,
-    TensorDictModule,
-    TensorDictSequential,
-)
+from jaxrl_modules import MLP, Bounded, Composite, OneHot, QValueActor, TensorDict
 
 
-def build_policy(num_actions: int) -> TensorDictSequential:
-    """observation -> action_value (an MLP) -> action (greedy: Q-values projected onto a OneHot spec)."""
-    q_net = TensorDictModule(
-        MLP(out_features=num_actions, num_cells=[64, 64], activation_class="ReLU"),
-        in_keys=["observation"],
-        out_keys=["action_value"],
-    )
-    greedy = SafeModule(
-        lambda q: q, in_keys=["action_value"], out_keys=["action"], spec=OneHot(num_actions), safe=True
-    )
-    return TensorDictSequential(q_net, greedy)
+def build_policy(num_actions: int) -> QValueActor:
+    """observation -> action_value (an MLP) -> greedy one-hot action and its value."""
+    q_net = MLP(out_features=num_actions, num_cells=[64, 64], activation_class="ReLU")
+    return QValueActor(q_net, in_keys=["observation"], spec=OneHot(num_actions), safe=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         td = policy.apply(variables, state)
         push = jnp.where(td["action"][..., :1], 0.1, -0.1)
         obs = spec["observation"].project(td["observation"] + push)
-        return state.set("observation", obs), td.select("action", "action_value")
+        return state.set("observation", obs), td.select("action", "action_value", "chosen_action_value")
 
     @jax.jit
     def rollout(td: TensorDict) -> TensorDict:

@@ -3,6 +3,11 @@
 Every key-based module calls one of these; use them directly in purejaxrl-style code.
 """
 
+from jaxrl_modules.functional.categorical_projection import (
+    categorical_projection,
+    categorical_projection_uniform,
+)
+from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, expln, inv_softplus, mappings
 from jaxrl_modules.functional.q_value import (
     ACTION_SPACES,
     canonical_action_space,
@@ -15,10 +20,17 @@ from jaxrl_modules.functional.q_value import (
 
 __all__ = [
     "ACTION_SPACES",
+    "MAPPING_NAMES",
+    "biased_softplus",
     "canonical_action_space",
+    "categorical_projection",
+    "categorical_projection_uniform",
     "chosen_action_value",
     "distributional_greedy_action",
     "expected_action_values",
+    "expln",
     "greedy_action",
+    "inv_softplus",
+    "mappings",
     "mask_action_values",
 ]

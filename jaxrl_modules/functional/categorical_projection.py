@@ -42,7 +42,7 @@ paths run: call it on batched arrays (any leading dims) rather than vmapping it.
 
 from __future__ import annotations
 
-import math
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -135,9 +135,9 @@ def categorical_projection(
     given = getattr(support, "dtype", None) or np.asarray(support).dtype
     eps = float(jnp.finfo(given).eps) if jnp.issubdtype(given, jnp.floating) else float(np.finfo(np.float64).eps)
     if np.max(np.abs(values - even)) <= 2 * eps * float(np.max(np.abs(values))):
-        return _project(probs, reward, discount, terminated, name, bounds=(v_min, v_max))
+        return _project(probs, reward, discount, terminated, name, even=values)
     support = jnp.asarray(values, dtype=_compute_dtype(probs.dtype))
-    return _project(probs, reward, discount, terminated, name, support=support)
+    return _project(probs, reward, discount, terminated, name, support=support, maybe_even=False)
 
 
 def categorical_projection_uniform(
@@ -186,7 +186,8 @@ def categorical_projection_uniform(
         bounds.append(float(concrete))
     if not bounds[1] > bounds[0]:
         raise ValueError(f"{name}: v_max={bounds[1]} must be greater than v_min={bounds[0]}.")
-    return _project(probs, reward, discount, terminated, name, bounds=(bounds[0], bounds[1]))
+    atoms = np.linspace(bounds[0], bounds[1], probs.shape[-1])
+    return _project(probs, reward, discount, terminated, name, even=atoms)
 
 
 # ----------------------------------------------------------------------------- checks and shapes
@@ -215,13 +216,10 @@ def _check_probs(probs: jax.Array, name: str) -> int:
 
 
 def _per_row(x, batch: tuple[int, ...], label: str, name: str, probs_shape, *, scalar_ok: bool) -> jax.Array:
-    """``x`` of shape ``batch``, ``(*batch, 1)`` (or ``()`` if ``scalar_ok``) as ``[M, 1]``."""
+    """``x`` checked to have shape ``batch`` or ``(*batch, 1)`` (or ``()`` if ``scalar_ok``)."""
     x = jnp.asarray(x)
-    rows = math.prod(batch)
-    if x.shape == batch or x.shape == (*batch, 1):
-        return x.reshape(rows, 1)
-    if scalar_ok and x.shape == ():
-        return jnp.broadcast_to(x.reshape(1, 1), (rows, 1))
+    if x.shape == batch or x.shape == (*batch, 1) or (scalar_ok and x.shape == ()):
+        return x
     allowed = f"{batch} or {(*batch, 1)}" + (" or a scalar ()" if scalar_ok else "")
     raise ValueError(
         f"{name}: {label} has shape {x.shape}; expected {allowed}, the batch shape of probs "
@@ -229,25 +227,66 @@ def _per_row(x, batch: tuple[int, ...], label: str, name: str, probs_shape, *, s
     )
 
 
-def _project(probs, reward, discount, terminated, name, *, bounds=None, support=None) -> jax.Array:
+def _project(probs, reward, discount, terminated, name, *, even=None, support=None, maybe_even=True) -> jax.Array:
+    """Checks the per-row operands and runs the fast path (``even``: the evenly spaced atoms, a
+    float64 NumPy array) or the general one (``support``: a JAX array, which takes the fast path
+    at run time if ``maybe_even`` and it turns out evenly spaced)."""
     batch, n = probs.shape[:-1], probs.shape[-1]
-    dtype = _compute_dtype(probs.dtype)
-    p = probs.reshape(-1, n).astype(dtype)
-    r = _per_row(reward, batch, "reward", name, probs.shape, scalar_ok=False)
-    d = _per_row(discount, batch, "discount", name, probs.shape, scalar_ok=True)
-    for label, x in (("reward", r), ("discount", d)):
+    static_discount = _concrete(discount)
+    reward = _per_row(reward, batch, "reward", name, probs.shape, scalar_ok=False)
+    discount = _per_row(discount, batch, "discount", name, probs.shape, scalar_ok=True)
+    for label, x in (("reward", reward), ("discount", discount)):
         if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
             raise ValueError(f"{name}: {label} must be a real array, got dtype {x.dtype}.")
-    r, g = r.astype(dtype), d.astype(dtype)
     if terminated is not None:
-        term = _per_row(terminated, batch, "terminated", name, probs.shape, scalar_ok=False)
-        if not (term.dtype == jnp.bool_ or jnp.issubdtype(term.dtype, jnp.number)):
-            raise ValueError(f"{name}: terminated must be boolean (or 0/1 numbers), got dtype {term.dtype}.")
-        g = g * (1 - term.astype(dtype))
-    if bounds is not None:
-        out = _project_even(p, r, g, bounds, _window_size(n, _concrete(discount)))
+        terminated = _per_row(terminated, batch, "terminated", name, probs.shape, scalar_ok=False)
+        if not (terminated.dtype == jnp.bool_ or jnp.issubdtype(terminated.dtype, jnp.number)):
+            raise ValueError(f"{name}: terminated must be boolean (or 0/1 numbers), got dtype {terminated.dtype}.")
+    window = _window_size(n, static_discount)
+    # Jitted with the atoms and window static, so that eager calls compile once per shape.
+    if even is not None:
+        atoms = tuple(float(a) for a in even)
+        return _project_even(probs, reward, discount, terminated, atoms=atoms, window=window)
+    return _project_general(probs, reward, discount, terminated, support, window=window if maybe_even else None)
+
+
+def _rows(probs, reward, discount, terminated):
+    """``p [M, N]``, ``r [M, 1]`` and ``g = discount * (1 - terminated)`` ``[M, 1]``."""
+    n = probs.shape[-1]
+    dtype = _compute_dtype(probs.dtype)
+    p = probs.reshape(-1, n).astype(dtype)
+    rows = p.shape[0]
+    r = reward.reshape(rows, 1).astype(dtype)
+    g = jnp.broadcast_to(discount.reshape(-1, 1), (rows, 1)).astype(dtype)
+    if terminated is not None:
+        g = g * (1 - terminated.reshape(rows, 1).astype(dtype))
+    return p, r, g
+
+
+@functools.partial(jax.jit, static_argnames=("atoms", "window"))
+def _project_even(probs, reward, discount, terminated, *, atoms, window):
+    p, r, g = _rows(probs, reward, discount, terminated)
+    z = jnp.asarray(np.array(atoms), p.dtype)
+    if p.shape[0] == 0:
+        out = p
+    elif window is None:
+        out = _scatter_even(p, r, g, z)
     else:
-        out = _project_sorted(p, r, g, support.astype(dtype))
+        out = _windowed(p, r, g, z, window, lambda p, r, g: _scatter_even(p, r, g, z))
+    return out.reshape(probs.shape).astype(probs.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("window",))
+def _project_general(probs, reward, discount, terminated, support, *, window):
+    p, r, g = _rows(probs, reward, discount, terminated)
+    z = support.astype(p.dtype)
+    if p.shape[0] == 0:
+        out = p
+    elif window is None:
+        out = _scatter_sorted(p, r, g, z)
+    else:  # the fast path if the support turns out to be evenly spaced
+        fallback = lambda p, r, g: _scatter_sorted(p, r, g, z)  # noqa: E731
+        out = _windowed(p, r, g, z, window, fallback, even=_evenly_spaced(z))
     return out.reshape(probs.shape).astype(probs.dtype)
 
 
@@ -280,67 +319,73 @@ def _window_size(n: int, discount: np.ndarray | None) -> int | None:
     return k if k <= _WINDOW_MAX else None
 
 
-def _project_even(p, r, g, bounds, window):
-    v_min, v_max = bounds
+def _evenly_spaced(z: jax.Array) -> jax.Array:
+    """Whether a traced support is strictly increasing and evenly spaced up to float rounding."""
+    n = z.shape[0]
+    line = z[0] + jnp.arange(n, dtype=z.dtype) * ((z[n - 1] - z[0]) / (n - 1))
+    tolerance = 4 * jnp.finfo(z.dtype).eps * jnp.max(jnp.abs(z))
+    return jnp.all(jnp.abs(z - line) <= tolerance) & jnp.all(z[1:] > z[:-1])
+
+
+def _windowed(p, r, g, z, k, fallback, even=None):
+    """The fast path on the evenly spaced atoms ``z`` (``[n]``) with a window of ``k`` sources,
+    or ``fallback(p, r, g)`` if a row does not fit (or ``even`` is False)."""
     rows, n = p.shape
+    v_min, v_max = z[0], z[n - 1]
     dz = (v_max - v_min) / (n - 1)
-    if window is None:
-        return _scatter_even(p, r, g, v_min, v_max, dz)
-    k = window
-    # Per row: b_j = beta + g j; the window's first source offset s, and whether K slots hold
-    # every interior target's sources (always true for terminal rows, g == 0).
-    beta = (r + g * v_min - v_min) * (1 / dz)
+    # Per row: b_j = beta + g j (in atoms); the window's first source offset s, and whether K
+    # slots hold every interior target's sources (always true for terminal rows, g == 0).
+    beta = (r + g * v_min - v_min) / dz
     safe_g = jnp.where(g > 0, g, 1)
     h_first = (1 - beta) / safe_g - 1
     h_last = (n - 2 - beta) / safe_g - (n - 2)
     start = jnp.floor(jnp.minimum(h_first, h_last) - 1 / safe_g - _SLACK)
     end = jnp.maximum(h_first, h_last) + 1 / safe_g + _SLACK
     fits = (g == 0) | ((g > 0) & jnp.isfinite(start) & (start + (k - 1) >= end))
+    fits = fits & ~jnp.isnan(r)
     shift = jnp.clip(jnp.nan_to_num(start), -(n + k + 1), n + k + 1).astype(jnp.int32)
     pad = n + k + 2
     padded = jnp.pad(p, ((0, 0), (pad, pad + k)))
     window_probs = jax.vmap(lambda row, s: lax.dynamic_slice(row, (s,), (n + k,)))(padded, shift[:, 0] + pad)
-    if n < 3:
-        return _window_even(window_probs, p, r, g, shift, v_min, v_max, dz, k)
+    # The support values of the same window: the given atoms themselves, since atoms rebuilt from
+    # a rounded dz drift from them by up to ~1e-5 of an atom at 200 atoms.
+    below = v_min + jnp.arange(-pad, 0, dtype=z.dtype) * dz
+    above = v_max + jnp.arange(1, pad + k + 1, dtype=z.dtype) * dz
+    extended = jnp.concatenate([below, z, above])
+    window_atoms = jax.vmap(lambda s: lax.dynamic_slice(extended, (s,), (n + k,)))(shift[:, 0] + pad)
+    operands = (window_probs, window_atoms, p, r, g)
+    if n < 3:  # no interior atom: the end atoms' clamped sums are exact for any support and g
+        return _window_even(*operands, z, k)
+    take_window = jnp.all(fits) if even is None else jnp.all(fits) & even
     return lax.cond(
-        jnp.all(fits),
-        lambda *a: _window_even(*a, v_min, v_max, dz, k),
-        lambda wp, p, r, g, s: _scatter_even(p, r, g, v_min, v_max, dz),
-        window_probs,
-        p,
-        r,
-        g,
-        shift,
+        take_window,
+        lambda *a: _window_even(*a, z, k),
+        lambda wp, wa, p, r, g: fallback(p, r, g),
+        *operands,
     )
 
 
-def _even_atoms(index, v_min, dz):
-    """``v_min + index * dz`` for float atom indices, with ``dz`` split in two floats: a float32
-    ``dz`` alone is off by up to 1e-7 of itself, which 50 atoms away is ~1e-6 of an atom."""
-    dz_high = float(np.asarray(dz, dtype=index.dtype))
-    return v_min + index * dz_high + index * (dz - dz_high)
-
-
-def _window_even(window_probs, p, r, g, shift, v_min, v_max, dz, k):
+def _window_even(window_probs, window_atoms, p, r, g, z, k):
     rows, n = p.shape
     dtype = p.dtype
+    v_min, v_max = z[0], z[n - 1]
+    inv_dz = (n - 1) / (v_max - v_min)
     i = lax.broadcasted_iota(jnp.int32, (1, n), 1)
-    z = jnp.asarray(np.linspace(v_min, v_max, n)[None, :], dtype)
-    inv_dz = 1 / dz
-    # c = b_{i+s} - i, computed as (Tz - z_i) / dz near the target rather than from atom indices
-    # near N: float32 then keeps ~1e-6 of an atom instead of ~4e-6.
-    source = _even_atoms((i + shift).astype(dtype), v_min, dz)
-    c = (r + g * source - z) * inv_dz
+    z = z[None, :]
+    # Source j = i + s + d lands at (Tz_j - z_i) / dz atoms from target i: a difference of nearby
+    # values, so float32 keeps ~1e-6 of an atom (index arithmetic near N would lose ~4e-6).
+    window_tz = r + g * window_atoms
     interior = jnp.zeros((rows, n), dtype)
     for d in range(k):
-        interior = interior + window_probs[:, d : d + n] * jnp.maximum(0, 1 - jnp.abs(c + g * d))
+        x = (window_tz[:, d : d + n] - z) * inv_dz
+        interior = interior + window_probs[:, d : d + n] * jnp.maximum(0, 1 - jnp.abs(x))
     tz = r + g * z  # unclamped: the clamps below give the end atoms all mass beyond them
     ones = jnp.ones((n,), dtype)
     low = (p * jnp.clip((z[:, 1:2] - tz) * inv_dz, 0, 1)) @ ones
     high = (p * jnp.clip((tz - z[:, n - 2 : n - 1]) * inv_dz, 0, 1)) @ ones
     out = jnp.where(i == 0, low[:, None], jnp.where(i == n - 1, high[:, None], interior))
     if n < 3:
-        return out  # the clamped sums are exact for any discount, 0 and negative included
+        return out
     terminal = (p @ ones)[:, None] * jnp.maximum(0, 1 - jnp.abs(jnp.clip(r, v_min, v_max) - z) * inv_dz)
     return jnp.where(g == 0, terminal, out)
 
@@ -348,35 +393,52 @@ def _window_even(window_probs, p, r, g, shift, v_min, v_max, dz, k):
 # ----------------------------------------------------------------------------- general path
 
 
-def _scatter_even(p, r, g, v_min, v_max, dz):
+def _scatter_even(p, r, g, z):
     n = p.shape[1]
-    z = jnp.asarray(np.linspace(v_min, v_max, n)[None, :], p.dtype)
-    tz = jnp.clip(r + g * z, v_min, v_max)
-    lower = jnp.clip(jnp.floor((tz - v_min) * (1 / dz)), 0, n - 2)
-    frac = jnp.clip((tz - _even_atoms(lower, v_min, dz)) * (1 / dz), 0, 1)
-    return _split_scatter(p, lower.astype(jnp.int32), frac)
+    tz = jnp.clip(r + g * z[None, :], z[0], z[n - 1])
+    lower = jnp.floor((tz - z[0]) * ((n - 1) / (z[n - 1] - z[0])))
+    return _scatter(p, r, g, tz, jnp.clip(lower, 0, n - 2).astype(jnp.int32), z)
 
 
-def _project_sorted(p, r, g, support):
+def _scatter_sorted(p, r, g, z):
     n = p.shape[1]
-    z = support[None, :]
-    tz = jnp.clip(r + g * z, support[0], support[n - 1])
+    tz = jnp.clip(r + g * z[None, :], z[0], z[n - 1])
     if n - 2 <= _UNROLL_MAX:
         lower = jnp.zeros(tz.shape, jnp.int32)
         for atom in range(1, n - 1):
-            lower = lower + (tz >= support[atom]).astype(jnp.int32)
+            lower = lower + (tz >= z[atom]).astype(jnp.int32)
     else:
-        lower = jnp.clip(jnp.searchsorted(support, tz, side="right") - 1, 0, n - 2).astype(jnp.int32)
-    z_low, z_high = support[lower], support[lower + 1]
-    frac = jnp.clip((tz - z_low) / (z_high - z_low), 0, 1)
-    return _split_scatter(p, lower, frac)
+        lower = jnp.clip(jnp.searchsorted(z, tz, side="right") - 1, 0, n - 2).astype(jnp.int32)
+    return _scatter(p, r, g, tz, lower, z)
 
 
-def _split_scatter(p, lower, frac):
-    """``out[l] += p (1 - frac)``, ``out[l + 1] += p frac`` per row: one window-of-2 scatter-add."""
+def _scatter(p, r, g, tz, lower, z):
+    """Splits each mass between ``z[l] <= tz <= z[l + 1]`` with one window-of-2 scatter-add.
+
+    Rows with a NaN reward or a non-finite discount come out NaN (TorchRL raises). Testing for
+    them with a ``lax.cond`` also makes ``tz`` and ``lower`` operands of the cond, which XLA
+    materialises: otherwise it recomputes them, once per scatter operand, in the scatter's flat
+    ``[B*N]`` index space (10x slower for the comparison chain).
+    """
+    bad = jnp.isnan(r) | ~jnp.isfinite(g)
+    nan = jnp.array(jnp.nan, p.dtype)
+    return lax.cond(
+        jnp.any(bad),
+        lambda p, tz, lower, bad: jnp.where(bad, nan, _split_scatter(p, tz, lower, z)),
+        lambda p, tz, lower, bad: _split_scatter(p, tz, lower, z),
+        p,
+        tz,
+        lower,
+        bad,
+    )
+
+
+def _split_scatter(p, tz, lower, z):
     rows, n = p.shape
     # NaN inputs become arbitrary integers here; the clip keeps the scatter in bounds.
     lower = jnp.clip(lower, 0, n - 2)
+    z_low, z_high = z[lower], z[lower + 1]
+    frac = jnp.clip((tz - z_low) / (z_high - z_low), 0, 1)
     flat = lower + lax.broadcasted_iota(jnp.int32, (rows, n), 0) * n
     high = p * frac
     updates = jnp.stack([p - high, high], axis=-1)

@@ -12,8 +12,16 @@ from jaxrl_modules.models.layers import (
     torch_default_init,
 )
 from jaxrl_modules.models.mlp import MLP
+from jaxrl_modules.models.param_extractor import (
+    AddStateIndependentNormalScale,
+    NormalParamExtractor,
+    NormalParamWrapper,
+)
 
 __all__ = [
+    "AddStateIndependentNormalScale",
+    "NormalParamExtractor",
+    "NormalParamWrapper",
     "Conv2d",
     "Conv2dNet",
     "ConvNet",

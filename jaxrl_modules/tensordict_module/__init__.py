@@ -1,8 +1,24 @@
 """Key-based flax modules: read ``in_keys`` from a TensorDict, write ``out_keys``."""
 
 from jaxrl_modules.tensordict_module import serialization as _serialization  # noqa: F401 (registers)
+from jaxrl_modules.tensordict_module.actors import (
+    Actor,
+    ActorCriticOperator,
+    ActorCriticWrapper,
+    ActorValueOperator,
+    ProbabilisticActor,
+    TanhModule,
+    ValueOperator,
+)
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 from jaxrl_modules.tensordict_module.module import SafeModule, TensorDictModule, register_spec
+from jaxrl_modules.tensordict_module.probabilistic import (
+    LOG_PROB_SUFFIX,
+    SAMPLE_LOG_PROB_KEY,
+    SafeProbabilisticModule,
+    SafeProbabilisticTensorDictSequential,
+    log_prob_key,
+)
 from jaxrl_modules.tensordict_module.q_value import (
     DistributionalDQNnet,
     DistributionalQValueHook,
@@ -15,6 +31,18 @@ from jaxrl_modules.tensordict_module.sequence import SafeSequential, TensorDictS
 from jaxrl_modules.tensordict_module.vmap import VmapModule
 
 __all__ = [
+    "Actor",
+    "ActorCriticOperator",
+    "ActorCriticWrapper",
+    "ActorValueOperator",
+    "LOG_PROB_SUFFIX",
+    "ProbabilisticActor",
+    "SAMPLE_LOG_PROB_KEY",
+    "SafeProbabilisticModule",
+    "SafeProbabilisticTensorDictSequential",
+    "TanhModule",
+    "ValueOperator",
+    "log_prob_key",
     "DistributionalDQNnet",
     "DistributionalQValueActor",
     "DistributionalQValueHook",

@@ -67,8 +67,6 @@ class TensorDictSequential(_SequenceFields):
         if modules and "modules" in fields:
             raise TypeError("Pass the modules positionally or as modules=, not both.")
         modules = tuple(fields.pop("modules", modules))
-        if fields:
-            raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(fields)}.")
         for i, module in enumerate(modules):
             if not isinstance(module, TensorDictModuleBase):
                 raise TypeError(
@@ -83,6 +81,7 @@ class TensorDictSequential(_SequenceFields):
             exploration_type=exploration_type,
             name=name,
             **kwargs,
+            **fields,  # a subclass's own dataclass fields (unknown ones raise a TypeError there)
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

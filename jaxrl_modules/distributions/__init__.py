@@ -1,0 +1,23 @@
+"""Distributions (distrax.Distribution subclasses with our own numerics): TorchRL's
+``torchrl.modules.distributions``. The only package that imports distrax."""
+
+from jaxrl_modules.distributions.continuous import Delta, IndependentNormal, TanhDelta, TanhNormal
+from jaxrl_modules.distributions.discrete import (
+    MaskedCategorical,
+    MaskedOneHotCategorical,
+    OneHotCategorical,
+    ReparamGradientStrategy,
+)
+from jaxrl_modules.distributions.truncated_normal import TruncatedNormal
+
+__all__ = [
+    "Delta",
+    "IndependentNormal",
+    "TanhDelta",
+    "TanhNormal",
+    "TruncatedNormal",
+    "MaskedCategorical",
+    "MaskedOneHotCategorical",
+    "OneHotCategorical",
+    "ReparamGradientStrategy",
+]
