@@ -1,5 +1,5 @@
 """One module per benchmark case; each exposes ``NAME``, ``sizes(smoke)`` and ``implementations(size)``."""
 
-from benchmarks.cases import greedy_q_value, tanh_normal, tdmodule_mlp
+from benchmarks.cases import c51_projection, greedy_q_value, tanh_normal, tdmodule_mlp
 
-CASES = {case.NAME: case for case in (tdmodule_mlp, greedy_q_value, tanh_normal)}
+CASES = {case.NAME: case for case in (tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection)}

@@ -76,7 +76,8 @@ def _float_param(value: ArrayLike, what: str, owner: str) -> jax.Array:
 
 def _one_param(logits, probs, owner: str) -> tuple[jax.Array | None, jax.Array | None]:
     if (logits is None) == (probs is None):
-        raise ValueError(f"{owner} needs exactly one of logits or probs, got {'both' if logits is not None else 'neither'}.")
+        got = "both" if logits is not None else "neither"
+        raise ValueError(f"{owner} needs exactly one of logits or probs, got {got}.")
     if logits is not None:
         return _float_param(logits, "logits", owner), None
     return None, _float_param(probs, "probs", owner)
@@ -158,23 +159,6 @@ def _grad_method(value) -> ReparamGradientStrategy:
         raise ValueError(
             f"Unknown grad_method {value!r}; accepted: {[m for m in ReparamGradientStrategy]}."
         ) from None
-
-
-def _jit_method(fn=None, *, static_argnums: tuple[int, ...] = ()):
-    """Compiles a method as one program taking the distribution (a pytree) as its first argument.
-
-    Eager calls then dispatch once instead of once per operation; under an outer jit or vmap it
-    is inlined. ``static_argnums`` count ``self`` as 0.
-    """
-    if fn is None:
-        return functools.partial(_jit_method, static_argnums=static_argnums)
-    jitted = jax.jit(fn, static_argnums=static_argnums)
-
-    @functools.wraps(fn)
-    def method(*args):
-        return jitted(*args)
-
-    return method
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,7 +307,7 @@ class MaskedCategorical(distrax.Distribution):
       mask: dense boolean mask of exactly the parameters' shape, True = allowed. Exactly one of
         mask or indices.
       indices: sparse mask: integer ``[*B, K]``, the allowed class ids of each row, which should
-        be distinct; entries equal to ``padding_value`` are padding.
+        be distinct; entries equal to ``padding_value``, or outside ``[0, n)``, are padding.
       neg_inf: the log-probability reported for a masked class (a Python number); see the module
         docstring. Sampling ignores it: a masked class is never drawn.
       padding_value: the padding entry of ``indices`` (None: no padding). Padding is never drawn.
@@ -439,12 +423,14 @@ class MaskedCategorical(distrax.Distribution):
         return self._padding_side
 
     def _allowed(self) -> jax.Array:
-        """Boolean over the support: ``[*B, n]`` (dense) or ``[*B, K]`` (sparse, non-padding)."""
+        """Boolean over the support: ``[*B, n]`` (dense) or ``[*B, K]`` (sparse: not padding)."""
         if self._mask is not None:
             return self._mask
+        # Ids outside [0, n) can't be gathered (TorchRL's gather raises); they count as padding.
+        allowed = (self._indices >= 0) & (self._indices < self.num_samples)
         if self._padding_value is None:
-            return jnp.ones(self._indices.shape, jnp.bool_)
-        return self._indices != self._padding_value
+            return allowed
+        return allowed & (self._indices != self._padding_value)
 
     def _class_ids(self) -> jax.Array:
         """``[*B, K]`` sparse class ids with padding replaced by 0 (safe to gather)."""
@@ -532,7 +518,9 @@ class MaskedCategorical(distrax.Distribution):
         value = jnp.asarray(value)
         owner = type(self).__name__
         if not jnp.issubdtype(value.dtype, jnp.integer):
-            raise ValueError(f"{owner}.log_prob expects integer class ids, got dtype {value.dtype} (shape {value.shape}).")
+            raise ValueError(
+                f"{owner}.log_prob expects integer class ids, got dtype {value.dtype} (shape {value.shape})."
+            )
         _broadcast_batch(value.shape, self.batch_shape, owner)
         return self._log_prob_ids(value)
 
@@ -609,7 +597,8 @@ class MaskedOneHotCategorical(MaskedCategorical):
 
     def _draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         if self.grad_method is ReparamGradientStrategy.RelaxedOneHot:
-            sample = _gumbel_straight_through(key, _safe_log(self._dense_sampling_probs()), n)
+            log_p = self._sampling_logits() if self._indices is None else _safe_log(self._dense_sampling_probs())
+            sample = _gumbel_straight_through(key, log_p, n)
             return sample, jnp.argmax(sample, axis=-1).astype(jnp.int32)
         ids = self._draw_ids(key, n)
         return _one_hot_straight_through(ids, self._dense_sampling_probs()), ids

@@ -22,11 +22,13 @@ Infinite bounds are allowed (``low=-inf`` gives a half-normal-like one-sided tru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 from jax.typing import ArrayLike
@@ -37,9 +39,9 @@ from jaxrl_modules.distributions.continuous import (
     _bounds,
     _check_value,
     _compute_dtype,
+    _jit_method,
     _loc_and_scale,
     _split_shapes,
-    _standard_uniform,
 )
 
 __all__ = ["TruncatedNormal"]
@@ -47,14 +49,18 @@ __all__ = ["TruncatedNormal"]
 _SCALE_FLOOR = 1e-6  # TorchRL's scale floor (reference, Appendix B)
 
 
-def _finite_standard_bounds(alpha: jax.Array, beta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Infinite standardised bounds replaced by finite ones with the same (zero) tail mass.
+def _standard_bounds(low: jax.Array, high: jax.Array, loc: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``alpha, beta = (low - loc) / scale, (high - loc) / scale``, with infinite bounds made finite.
 
     ``-inf`` becomes ``2 min(beta, 0) - 40``: far enough below ``beta`` that ``Phi`` of it is 0 or
-    negligible against ``Phi(beta)``, in any float. Keeps every formula (and gradient) NaN-free.
+    negligible against ``Phi(beta)``, in any float (``+inf`` mirrored). The infinite bound never
+    enters the arithmetic, so every formula and gradient stays NaN-free.
     """
-    alpha = jnp.where(jnp.isneginf(alpha), 2.0 * jnp.minimum(beta, 0.0) - 40.0, alpha)
-    beta = jnp.where(jnp.isposinf(beta), 2.0 * jnp.maximum(alpha, 0.0) + 40.0, beta)
+    low_inf, high_inf = jnp.isneginf(low), jnp.isposinf(high)
+    alpha = (jnp.where(low_inf, 0.0, low) - loc) / scale
+    beta = (jnp.where(high_inf, 0.0, high) - loc) / scale
+    alpha = jnp.where(low_inf, 2.0 * jnp.minimum(jnp.where(high_inf, 0.0, beta), 0.0) - 40.0, alpha)
+    beta = jnp.where(high_inf, 2.0 * jnp.maximum(alpha, 0.0) + 40.0, beta)
     return alpha, beta
 
 
@@ -141,11 +147,11 @@ class TruncatedNormal(distrax.Distribution):
 
     @property
     def low(self) -> jax.Array:
-        return _bound_array(self._low, self.loc.dtype, jnp.shape(self._low))
+        return _bound_array(self._low, self.loc.dtype, np.shape(self._low))
 
     @property
     def high(self) -> jax.Array:
-        return _bound_array(self._high, self.loc.dtype, jnp.shape(self._high))
+        return _bound_array(self._high, self.loc.dtype, np.shape(self._high))
 
     # Standardised quantities, in the compute dtype, at loc's shape.
 
@@ -154,7 +160,7 @@ class TruncatedNormal(distrax.Distribution):
         shape = self.loc.shape
         loc, scale = self.loc.astype(cd), self.scale.astype(cd)
         low, high = _bound_array(self._low, cd, shape), _bound_array(self._high, cd, shape)
-        alpha, beta = _finite_standard_bounds((low - loc) / scale, (high - loc) / scale)
+        alpha, beta = _standard_bounds(low, high, loc, scale)
         return cd, loc, scale, low, high, alpha, beta
 
     @staticmethod
@@ -162,6 +168,7 @@ class TruncatedNormal(distrax.Distribution):
         """``phi(x) / Z``, computed in logs."""
         return jnp.exp(-0.5 * x * x - _HALF_LOG_2PI - log_z)
 
+    @_jit_method()
     def log_prob(self, value: ArrayLike) -> jax.Array:
         """``sum_event log p(value)``; ``-inf`` for an event with any entry outside ``[low, high]``."""
         value = _check_value(value, self.loc.shape, "TruncatedNormal")
@@ -174,6 +181,7 @@ class TruncatedNormal(distrax.Distribution):
         lp = jnp.where((x >= low) & (x <= high), lp, -jnp.inf)
         return jnp.sum(lp, axis=-1).astype(self.loc.dtype)
 
+    @_jit_method()
     def entropy(self) -> jax.Array:
         """``sum_event [log(sqrt(2 pi e) scale Z) + (alpha phi(alpha) - beta phi(beta)) / (2 Z)]``."""
         cd, loc, scale, low, high, alpha, beta = self._params()
@@ -182,6 +190,7 @@ class TruncatedNormal(distrax.Distribution):
         h = h + 0.5 * (alpha * self._pdf_over_mass(alpha, log_z) - beta * self._pdf_over_mass(beta, log_z))
         return jnp.sum(h, axis=-1).astype(self.loc.dtype)
 
+    @_jit_method()
     def mean(self) -> jax.Array:
         """``loc + scale (phi(alpha) - phi(beta)) / Z``."""
         cd, loc, scale, low, high, alpha, beta = self._params()
@@ -189,6 +198,7 @@ class TruncatedNormal(distrax.Distribution):
         m = loc + scale * (self._pdf_over_mass(alpha, log_z) - self._pdf_over_mass(beta, log_z))
         return jnp.clip(m, low, high).astype(self.loc.dtype)
 
+    @_jit_method()
     def variance(self) -> jax.Array:
         """``scale^2 [1 + (alpha phi(alpha) - beta phi(beta)) / Z - ((phi(alpha) - phi(beta)) / Z)^2]``."""
         cd, loc, scale, low, high, alpha, beta = self._params()
@@ -197,6 +207,7 @@ class TruncatedNormal(distrax.Distribution):
         v = jnp.square(scale) * (1.0 + alpha * pa - beta * pb - jnp.square(pa - pb))
         return jnp.maximum(v, 0.0).astype(self.loc.dtype)
 
+    @_jit_method()
     def mode(self) -> jax.Array:
         """``clip(loc', low, high)``: the argmax of the density."""
         cd, loc, scale, low, high, alpha, beta = self._params()
@@ -206,19 +217,24 @@ class TruncatedNormal(distrax.Distribution):
         """The mean, as TorchRL."""
         return self.mean()
 
+    @_jit_method("n")
     def _sample_n(self, key: jax.Array, n: int) -> jax.Array:
         cd, loc, scale, low, high, alpha, beta = self._params()
         flip, a, b = _mirror(alpha, beta)
         # Phi(a) + u Z with Z = exp(log Z): the interval's lower-tail side, where Phi is precise.
         phi_a, mass = ndtr(a), jnp.exp(_log_mass(a, b))
         shape = (n, *self.loc.shape)
-        u = _standard_uniform(key, shape, cd)
-        z = ndtri(jnp.broadcast_to(phi_a, shape) + u * jnp.broadcast_to(mass, shape))
-        z = jnp.clip(z, jnp.broadcast_to(a, shape), jnp.broadcast_to(b, shape))
-        z = jnp.where(jnp.broadcast_to(flip, shape), -z, z)
-        x = jnp.broadcast_to(loc, shape) + jnp.broadcast_to(scale, shape) * z
-        # Rounding can leave x a hair outside: clip the value, keep the gradient (TorchRL's clamp).
-        clipped = jnp.clip(x, jnp.broadcast_to(low, shape), jnp.broadcast_to(high, shape))
-        x = x + lax.stop_gradient(clipped - x)
-        return x.astype(self.loc.dtype)
+        size = math.prod(shape)
 
+        def flat(x):
+            return jnp.broadcast_to(x, shape).reshape(size)
+
+        # Elementwise on flat vectors (see TanhNormal._draw): XLA:CPU compiles ndtri followed by
+        # more transcendental work poorly when the loop's minor dim is a short event dim.
+        u = jax.random.uniform(key, (size,), cd)
+        z = jnp.clip(ndtri(flat(phi_a) + u * flat(mass)), flat(a), flat(b))
+        x = flat(loc) + flat(scale) * jnp.where(flat(flip), -z, z)
+        # Rounding can leave x a hair outside: clip the value, keep the gradient (TorchRL's clamp).
+        clipped = jnp.clip(x, flat(low), flat(high))
+        x = x + lax.stop_gradient(clipped - x)
+        return x.reshape(shape).astype(self.loc.dtype)

@@ -103,7 +103,9 @@ def biased_softplus(bias: float, min_val: float = 0.01) -> Callable[[ArrayLike],
     """
     bias, min_val = float(bias), float(min_val)
     if not bias > min_val:
-        raise ValueError(f"biased_softplus needs bias > min_val so that f(0) = bias, got bias={bias}, min_val={min_val}.")
+        raise ValueError(
+            f"biased_softplus needs bias > min_val so that f(0) = bias, got bias={bias}, min_val={min_val}."
+        )
     return _BiasedSoftplus(bias, min_val)
 
 
