@@ -767,8 +767,10 @@ class TanhNormal(distrax.Distribution):
         ``[4096, 6]`` vs 245 us flat; ``jax.random.normal(key, (4096, 6))`` alone 540 us vs
         170 us flat). Here the draw feeds three consumers (sample, Normal log-density,
         log-det), so XLA materialises it as its own flat fusion and the call runs at the flat
-        speed. Sampling alone has one consumer, which XLA fuses with the output's
-        ``[n, *B, *E]`` shape: it runs as fast as the obvious hand-written JAX, not faster.
+        speed. Sampling alone has one consumer, which XLA fuses into the output's
+        ``[n, *B, *E]`` loop, so it does not reach that speed (``[4096, 6]``: 270 us, against
+        365 us for the obvious hand-written ``tanh(loc + scale * jax.random.normal(...))``, the
+        gain coming from the unrolled hash of `_standard_normal` alone; sample + log-prob: 125 us).
         """
         cd = _compute_dtype(self.loc.dtype)
         shape = (n, *self.loc.shape)
