@@ -62,7 +62,8 @@ def test_mappings_are_positive_where_documented_and_differentiable():
 
 
 @settings(max_examples=30, deadline=None)
-@given(bias=st.floats(0.02, 50.0), min_val=st.floats(0.0, 0.01))
+# XLA flushes float32 subnormals to zero, so a subnormal min_val cannot be a float32 lower bound.
+@given(bias=st.floats(0.02, 50.0), min_val=st.floats(0.0, 0.01).filter(lambda v: v == 0 or v >= np.finfo(np.float32).tiny))
 def test_biased_softplus_hits_its_bias_at_zero(bias, min_val):
     f = biased_softplus(bias, min_val)
     np.testing.assert_allclose(f(jnp.zeros(3)), np.full(3, bias), rtol=2e-6)
