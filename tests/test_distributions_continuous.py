@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from jaxrl_modules.distributions import Delta, IndependentNormal, TanhDelta, TanhNormal, TruncatedNormal
-from jaxrl_modules.distributions.continuous import _standard_normal, _tanh_normal_mode_preimage
+from jaxrl_modules.distributions._common import _standard_normal
+from jaxrl_modules.distributions.tanh_normal import _tanh_normal_mode_preimage
 
 SETTINGS = settings(max_examples=25, deadline=None)
 

@@ -33,7 +33,7 @@ from jax import lax
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 from jax.typing import ArrayLike
 
-from jaxrl_modules.distributions.continuous import (
+from jaxrl_modules.distributions._common import (
     _HALF_LOG_2PI,
     _bound_array,
     _bounds,
