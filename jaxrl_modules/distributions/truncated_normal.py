@@ -70,6 +70,21 @@ def _mirror(alpha: jax.Array, beta: jax.Array) -> tuple[jax.Array, jax.Array, ja
     return flip, jnp.where(flip, -beta, alpha), jnp.where(flip, -alpha, beta)
 
 
+def _ndtri_from_log(log_p: jax.Array, direct: jax.Array) -> jax.Array:
+    """``ndtri(exp(log_p))``, also where ``exp(log_p)`` underflows (an interval deep in the tail).
+
+    ``direct`` is ``ndtri`` of the probability itself, exact wherever that probability is a normal
+    float; below it, Newton steps on ``log_ndtr(z) = log_p`` from the asymptote ``-sqrt(-2 log_p)``.
+    """
+    tiny = jnp.log(jnp.finfo(log_p.dtype).tiny) + 10.0
+    safe_log_p = jnp.minimum(log_p, tiny)  # the tail branch only; keeps its iterations finite
+    z = -jnp.sqrt(-2.0 * safe_log_p)
+    for _ in range(4):
+        log_phi = -0.5 * z * z - 0.5 * math.log(2 * math.pi)
+        z = z - (log_ndtr(z) - safe_log_p) * jnp.exp(log_ndtr(z) - log_phi)
+    return jnp.where(log_p > tiny, direct, z)
+
+
 def _log_mass(alpha: jax.Array, beta: jax.Array) -> jax.Array:
     """``log(Phi(beta) - Phi(alpha))`` for ``alpha < beta``, accurate in both tails, NaN-free."""
     _, a, b = _mirror(alpha, beta)  # the mass is symmetric, so work with a + b <= 0
@@ -232,7 +247,8 @@ class TruncatedNormal(distrax.Distribution):
         # Elementwise on flat vectors (see TanhNormal._draw): XLA:CPU compiles ndtri followed by
         # more transcendental work poorly when the loop's minor dim is a short event dim.
         u = jax.random.uniform(key, (size,), cd)
-        z = jnp.clip(ndtri(flat(phi_a) + u * flat(mass)), flat(a), flat(b))
+        log_p = jnp.logaddexp(flat(log_ndtr(a)), jnp.log(u) + flat(_log_mass(a, b)))
+        z = jnp.clip(_ndtri_from_log(log_p, ndtri(flat(phi_a) + u * flat(mass))), flat(a), flat(b))
         x = flat(loc) + flat(scale) * jnp.where(flat(flip), -z, z)
         # Rounding can leave x a hair outside: clip the value, keep the gradient (TorchRL's clamp).
         clipped = jnp.clip(x, flat(low), flat(high))
