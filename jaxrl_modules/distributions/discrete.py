@@ -164,7 +164,25 @@ def _grad_method(value) -> ReparamGradientStrategy:
 # --------------------------------------------------------------------------------------------
 
 
-class OneHotCategorical(distrax.Distribution):
+class _OneHotMixin:
+    """What the one-hot distributions share: TorchRL's ``rsample`` name and the one-hot value check."""
+
+    def rsample(self, *, seed, sample_shape: int | Sequence[int] = ()) -> jax.Array:
+        """TorchRL's name for a differentiable sample: the same as `sample`."""
+        return self.sample(seed=seed, sample_shape=sample_shape)
+
+    def _check_one_hot(self, value: ArrayLike) -> jax.Array:
+        value = jnp.asarray(value)
+        owner = type(self).__name__
+        if value.ndim < 1 or value.shape[-1] != self.num_samples:
+            raise ValueError(
+                f"{owner}.log_prob expects one-hot values [..., {self.num_samples}], got shape {value.shape}."
+            )
+        _broadcast_batch(value.shape[:-1], self.batch_shape, owner)
+        return value
+
+
+class OneHotCategorical(_OneHotMixin, distrax.Distribution):
     """A categorical distribution over ``n`` classes that reads and writes one-hot vectors.
 
     TorchRL's ``OneHotCategorical``. Samples are floating one-hot vectors ``[*S, *B, n]`` whose
@@ -251,20 +269,10 @@ class OneHotCategorical(distrax.Distribution):
         sample, index = self._draw(key, n)
         return sample, _take_last(self.logits, index)
 
-    def rsample(self, *, seed, sample_shape: int | Sequence[int] = ()) -> jax.Array:
-        """TorchRL's name for a differentiable sample: the same as `sample`."""
-        return self.sample(seed=seed, sample_shape=sample_shape)
-
     # Densities.
     def log_prob(self, value: ArrayLike) -> jax.Array:
         """Log-probability of the class marked by each one-hot ``value [..., n]`` (its argmax)."""
-        value = jnp.asarray(value)
-        owner = type(self).__name__
-        if value.ndim < 1 or value.shape[-1] != self.num_samples:
-            raise ValueError(
-                f"{owner}.log_prob expects one-hot values [..., {self.num_samples}], got shape {value.shape}."
-            )
-        _broadcast_batch(value.shape[:-1], self.batch_shape, owner)
+        value = self._check_one_hot(value)
         return self._log_prob_one_hot(value)
 
     def _log_prob_one_hot(self, value: jax.Array) -> jax.Array:
@@ -552,7 +560,7 @@ class MaskedCategorical(distrax.Distribution):
         )
 
 
-class MaskedOneHotCategorical(MaskedCategorical):
+class MaskedOneHotCategorical(_OneHotMixin, MaskedCategorical):
     """`MaskedCategorical` that reads and writes one-hot vectors ``[*S, *B, n]``.
 
     TorchRL's ``MaskedOneHotCategorical``. Samples are floating one-hot vectors (exact 0/1
@@ -610,19 +618,9 @@ class MaskedOneHotCategorical(MaskedCategorical):
         sample, ids = self._draw(key, n)
         return sample, self._log_prob_ids(ids)
 
-    def rsample(self, *, seed, sample_shape: int | Sequence[int] = ()) -> jax.Array:
-        """TorchRL's name for a differentiable sample: the same as `sample`."""
-        return self.sample(seed=seed, sample_shape=sample_shape)
-
     def log_prob(self, value: ArrayLike) -> jax.Array:
         """Log-probability of the class marked by each one-hot ``value [..., n]`` (its argmax)."""
-        value = jnp.asarray(value)
-        owner = type(self).__name__
-        if value.ndim < 1 or value.shape[-1] != self.num_samples:
-            raise ValueError(
-                f"{owner}.log_prob expects one-hot values [..., {self.num_samples}], got shape {value.shape}."
-            )
-        _broadcast_batch(value.shape[:-1], self.batch_shape, owner)
+        value = self._check_one_hot(value)
         return self._log_prob_ids(jnp.argmax(value, axis=-1).astype(jnp.int32))
 
     def mode(self) -> jax.Array:
