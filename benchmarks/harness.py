@@ -74,3 +74,38 @@ class Row:
         if num in self.timings and den in self.timings:
             return self.timings[num].median_us / self.timings[den].median_us
         return None
+
+
+def keyed_call(fn: Callable, key, *args) -> Callable[[], object]:
+    """A zero-argument call of ``jax.jit(fn)(key, *args) -> (next_key, *outputs)`` that threads
+    its key from call to call, as a training loop does, and blocks on the outputs."""
+    import jax
+
+    jitted = jax.jit(fn)
+    state = {"key": key}
+
+    def call():
+        state["key"], *outputs = jitted(state["key"], *args)
+        return jax.block_until_ready(outputs)
+
+    return call
+
+
+def torch_threads(call: Callable[[], object]) -> dict[str, Callable[[], object]]:
+    """``{"torchrl": call, "torchrl[1 thread]": ...}``: TorchRL with 2 torch threads and with 1.
+
+    On a loaded 2-vCPU machine torch's second thread and XLA's pool fight, and the 2-thread time
+    can swing by 10x or more; the 1-thread column is the steadier one.
+    """
+    import torch
+
+    torch.set_num_threads(2)
+
+    def one_thread():
+        torch.set_num_threads(1)
+        try:
+            return call()
+        finally:
+            torch.set_num_threads(2)
+
+    return {"torchrl": call, "torchrl[1 thread]": one_thread}

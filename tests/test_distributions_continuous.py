@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from jaxrl_modules.distributions import Delta, IndependentNormal, TanhDelta, TanhNormal, TruncatedNormal
-from jaxrl_modules.distributions._common import _standard_normal
+from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.distributions.tanh_normal import _tanh_normal_mode_preimage
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -179,12 +179,12 @@ def test_noise_is_jax_threefry_normal_and_other_key_types_work(n):
     """The unrolled threefry draw is bit-identical to jax.random.normal's classic counter layout."""
     with jax.threefry_partitionable(False):
         expected = jax.random.normal(jax.random.key(7), (n,))
-    np.testing.assert_array_equal(_standard_normal(jax.random.key(7), (n,), jnp.float32), expected)
-    np.testing.assert_array_equal(_standard_normal(jax.random.PRNGKey(7), (n,), jnp.float32), expected)
+    np.testing.assert_array_equal(standard_normal(jax.random.key(7), (n,), jnp.float32), expected)
+    np.testing.assert_array_equal(standard_normal(jax.random.PRNGKey(7), (n,), jnp.float32), expected)
     for impl in ("rbg", "unsafe_rbg"):
         key = jax.random.key(7, impl=impl)
-        np.testing.assert_array_equal(_standard_normal(key, (n,), jnp.float32), jax.random.normal(key, (n,)))
-    batched = jax.vmap(lambda k: _standard_normal(k, (n,), jnp.float32))(jax.random.split(jax.random.key(7), 3))
+        np.testing.assert_array_equal(standard_normal(key, (n,), jnp.float32), jax.random.normal(key, (n,)))
+    batched = jax.vmap(lambda k: standard_normal(k, (n,), jnp.float32))(jax.random.split(jax.random.key(7), 3))
     assert batched.shape == (3, n) and not np.array_equal(batched[0], batched[1])
 
 
@@ -253,7 +253,7 @@ def test_independent_normal_matches_scipy(key):
     x, lp = d.sample_and_log_prob(seed=key, sample_shape=3)
     np.testing.assert_allclose(lp, stats.norm.logpdf(np.asarray(x, np.float64), loc, scale).sum(-1), rtol=1e-5)
     # the draw is loc + scale * (the flat standard normal draw)
-    eps = _standard_normal(key, (3, 4, 3), jnp.float32)
+    eps = standard_normal(key, (3, 4, 3), jnp.float32)
     np.testing.assert_allclose(x, loc + scale * np.asarray(eps), rtol=1e-6)
 
 
@@ -273,7 +273,7 @@ def test_reparameterised_gradients_are_finite_and_exact(key):
     loc, scale = jnp.asarray(_normal(0, 3)), jnp.asarray(_scale(1, 3))
     g_loc = jax.grad(lambda l: jnp.sum(IndependentNormal(l, scale).sample(seed=key)))(loc)
     np.testing.assert_allclose(g_loc, 1.0)
-    eps = _standard_normal(key, (1, 3), jnp.float32)[0]
+    eps = standard_normal(key, (1, 3), jnp.float32)[0]
     g_scale = jax.grad(lambda s: jnp.sum(IndependentNormal(loc, s).sample(seed=key)))(scale)
     np.testing.assert_allclose(g_scale, eps, rtol=1e-6)
     # TanhNormal: dy/dloc = half * (1 - tanh(u)^2), u the pre-image
@@ -301,7 +301,7 @@ def test_tanh_normal_sample_and_log_prob_scores_the_exact_pre_image(key):
     loc, scale = _normal(0, 64, 3), _scale(1, 64, 3)
     d = TanhNormal(loc, scale, low=-2.0, high=4.0)
     y, lp = d.sample_and_log_prob(seed=key, sample_shape=4)
-    u = loc + scale * np.asarray(_standard_normal(key, (4, 64, 3), jnp.float32), np.float64)
+    u = loc + scale * np.asarray(standard_normal(key, (4, 64, 3), jnp.float32), np.float64)
     ref = (stats.norm.logpdf(u, loc, scale) - np.vectorize(_log1m_tanh2)(u) - np.log(3.0)).sum(-1)
     np.testing.assert_allclose(lp, ref, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(y, 1.0 + 3.0 * np.clip(np.tanh(u), -(1 - 1e-6), 1 - 1e-6), rtol=1e-6, atol=1e-6)

@@ -1,5 +1,15 @@
 """One module per benchmark case; each exposes ``NAME``, ``sizes(smoke)`` and ``implementations(size)``."""
 
-from benchmarks.cases import c51_projection, greedy_q_value, tanh_normal, tdmodule_mlp
+from benchmarks.cases import (
+    additive_gaussian,
+    c51_projection,
+    egreedy,
+    greedy_q_value,
+    ou_process,
+    tanh_normal,
+    tdmodule_mlp,
+)
 
-CASES = {case.NAME: case for case in (tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection)}
+CASES = {case.NAME: case for case in (
+        tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection, egreedy, additive_gaussian, ou_process
+    )}

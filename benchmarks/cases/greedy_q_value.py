@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.harness import torch_threads
 from jaxrl_modules.functional.q_value import chosen_action_value, greedy_action, mask_action_values
 
 NAME = "greedy_q_value"
@@ -83,7 +84,6 @@ def _torchrl(q: np.ndarray, mask: np.ndarray | None) -> dict[str, Callable[[], o
         from torchrl.modules import QValueModule
     except ImportError:
         return {}
-    torch.set_num_threads(2)
     entries = {"action_value": torch.tensor(q)}
     if mask is not None:
         entries["action_mask"] = torch.tensor(mask)
@@ -96,11 +96,4 @@ def _torchrl(q: np.ndarray, mask: np.ndarray | None) -> dict[str, Callable[[], o
         with torch.no_grad():
             return module(td)
 
-    def one_thread():
-        torch.set_num_threads(1)
-        try:
-            return call()
-        finally:
-            torch.set_num_threads(2)
-
-    return {"torchrl": call, "torchrl[1 thread]": one_thread}
+    return torch_threads(call)

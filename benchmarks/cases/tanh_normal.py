@@ -21,8 +21,9 @@ splits its key inside, so each call gets fresh noise and the key is threaded as 
   swing by 10x or more).
 
 jaxrl_modules draws its noise flat, with JAX's Threefry-2x32 hash unrolled, and writes the log-det
-as ``log(1 + exp(-2|u|))``: see ``jaxrl_modules/distributions/continuous.py`` (`_standard_normal`,
-`TanhNormal._draw`, `_log_abs_det_tanh`) for the measurements behind each choice.
+as ``log(1 + exp(-2|u|))``: see ``jaxrl_modules/functional/random.py`` (`standard_normal`) and
+``jaxrl_modules/distributions/tanh_normal.py`` (`TanhNormal._draw`, `_log_abs_det_tanh`) for the
+measurements behind each choice.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.harness import keyed_call, torch_threads
 from jaxrl_modules.distributions import TanhNormal
 
 NAME = "tanh_normal"
@@ -76,32 +78,20 @@ def _distrax_impl():
     return impl
 
 
-def _threaded(fn, key, loc, scale) -> Callable[[], object]:
-    """A zero-argument call that advances its own key, like a training loop."""
-    jitted = jax.jit(fn)
-    state = {"key": key}
-
-    def call():
-        state["key"], action, log_prob = jitted(state["key"], loc, scale)
-        return jax.block_until_ready((action, log_prob))
-
-    return call
-
-
 def implementations(size: str) -> dict[str, Callable[[], object]]:
     batch, d = (int(x) for x in size.split("x"))
     k_loc, k_scale = jax.random.split(jax.random.key(0))
     loc = jax.random.normal(k_loc, (batch, d))
     scale = jnp.exp(0.5 * jax.random.normal(k_scale, (batch, d)))
     impls = {
-        "jaxrl_modules": _threaded(_ours, jax.random.key(1), loc, scale),
-        "jax": _threaded(_hand_written, jax.random.key(1), loc, scale),
-        "jax[flat draw]": _threaded(functools.partial(_hand_written, flat=True), jax.random.key(1), loc, scale),
-        "jaxrl_modules[rbg]": _threaded(_ours, jax.random.key(1, impl="rbg"), loc, scale),
-        "jaxrl_modules[unsafe_rbg]": _threaded(_ours, jax.random.key(1, impl="unsafe_rbg"), loc, scale),
+        "jaxrl_modules": keyed_call(_ours, jax.random.key(1), loc, scale),
+        "jax": keyed_call(_hand_written, jax.random.key(1), loc, scale),
+        "jax[flat draw]": keyed_call(functools.partial(_hand_written, flat=True), jax.random.key(1), loc, scale),
+        "jaxrl_modules[rbg]": keyed_call(_ours, jax.random.key(1, impl="rbg"), loc, scale),
+        "jaxrl_modules[unsafe_rbg]": keyed_call(_ours, jax.random.key(1, impl="unsafe_rbg"), loc, scale),
     }
     try:
-        impls["distrax"] = _threaded(_distrax_impl(), jax.random.key(1), loc, scale)
+        impls["distrax"] = keyed_call(_distrax_impl(), jax.random.key(1), loc, scale)
     except ImportError:
         pass
     impls.update(_torchrl(np.asarray(loc), np.asarray(scale)))
@@ -114,7 +104,6 @@ def _torchrl(loc: np.ndarray, scale: np.ndarray) -> dict[str, Callable[[], objec
         from torchrl.modules import TanhNormal as TorchTanhNormal
     except ImportError:
         return {}
-    torch.set_num_threads(2)
     loc_t, scale_t = torch.tensor(loc), torch.tensor(scale)
 
     def call():
@@ -123,11 +112,4 @@ def _torchrl(loc: np.ndarray, scale: np.ndarray) -> dict[str, Callable[[], objec
             action = dist.rsample()
             return action, dist.log_prob(action)
 
-    def one_thread():
-        torch.set_num_threads(1)
-        try:
-            return call()
-        finally:
-            torch.set_num_threads(2)
-
-    return {"torchrl": call, "torchrl[1 thread]": one_thread}
+    return torch_threads(call)

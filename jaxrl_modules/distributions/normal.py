@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.distributions._common import (
     _HALF_LOG_2PI,
     _check_event_dims,
@@ -20,7 +21,6 @@ from jaxrl_modules.distributions._common import (
     _loc_and_scale,
     _normal_log_prob,
     _split_shapes,
-    _standard_normal,
     _sum_event,
 )
 
@@ -83,7 +83,7 @@ class IndependentNormal(distrax.Distribution):
         """``(eps, loc, scale)`` at the sample shape ``[n, *B, *E]``, in the compute dtype."""
         cd = _compute_dtype(self.loc.dtype)
         shape = (n, *self.loc.shape)
-        eps = _standard_normal(key, shape, cd)
+        eps = standard_normal(key, shape, cd)
         return eps, jnp.broadcast_to(self.loc.astype(cd), shape), jnp.broadcast_to(self.scale.astype(cd), shape)
 
     @_jit_method("n")

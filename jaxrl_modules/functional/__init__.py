@@ -7,6 +7,13 @@ from jaxrl_modules.functional.categorical_projection import (
     categorical_projection,
     categorical_projection_uniform,
 )
+from jaxrl_modules.functional.exploration import (
+    additive_gaussian_noise,
+    epsilon_greedy,
+    linear_annealing,
+    ornstein_uhlenbeck_sigma,
+    ornstein_uhlenbeck_step,
+)
 from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, expln, inv_softplus, mappings
 from jaxrl_modules.functional.q_value import (
     ACTION_SPACES,
@@ -17,10 +24,16 @@ from jaxrl_modules.functional.q_value import (
     greedy_action,
     mask_action_values,
 )
+from jaxrl_modules.functional.random import standard_normal
 
 __all__ = [
     "ACTION_SPACES",
     "MAPPING_NAMES",
+    "additive_gaussian_noise",
+    "epsilon_greedy",
+    "linear_annealing",
+    "ornstein_uhlenbeck_sigma",
+    "ornstein_uhlenbeck_step",
     "biased_softplus",
     "canonical_action_space",
     "categorical_projection",
@@ -33,4 +46,5 @@ __all__ = [
     "inv_softplus",
     "mappings",
     "mask_action_values",
+    "standard_normal",
 ]

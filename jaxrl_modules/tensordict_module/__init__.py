@@ -11,6 +11,16 @@ from jaxrl_modules.tensordict_module.actors import (
     ValueOperator,
 )
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
+from jaxrl_modules.tensordict_module.exploration import (
+    SCHEDULE,
+    AdditiveGaussianModule,
+    AdditiveGaussianWrapper,
+    EGreedyModule,
+    EGreedyWrapper,
+    OrnsteinUhlenbeckProcessModule,
+    OrnsteinUhlenbeckProcessWrapper,
+    RandomPolicy,
+)
 from jaxrl_modules.tensordict_module.module import SafeModule, TensorDictModule, register_spec
 from jaxrl_modules.tensordict_module.probabilistic import (
     LOG_PROB_SUFFIX,
@@ -31,6 +41,14 @@ from jaxrl_modules.tensordict_module.sequence import SafeSequential, TensorDictS
 from jaxrl_modules.tensordict_module.vmap import VmapModule
 
 __all__ = [
+    "SCHEDULE",
+    "AdditiveGaussianModule",
+    "AdditiveGaussianWrapper",
+    "EGreedyModule",
+    "EGreedyWrapper",
+    "OrnsteinUhlenbeckProcessModule",
+    "OrnsteinUhlenbeckProcessWrapper",
+    "RandomPolicy",
     "Actor",
     "ActorCriticOperator",
     "ActorCriticWrapper",
