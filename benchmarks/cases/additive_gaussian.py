@@ -70,7 +70,7 @@ def _torchrl(action: np.ndarray) -> dict[str, Callable[[], object]]:
     module = TorchGaussian(TorchBounded(-1.0, 1.0, shape=(DIM,)), sigma_init=SIGMA_INIT, sigma_end=SIGMA_END,
                            annealing_num_steps=ANNEALING)
     module.step(5_000)
-    mean_action = torch.as_tensor(action)
+    mean_action = torch.tensor(action)
 
     def call():
         with torch.no_grad():

@@ -71,7 +71,7 @@ def _torchrl(action: np.ndarray) -> dict[str, Callable[[], object]]:
         return {}
     module = TorchEGreedy(TorchCategorical(N_ACTIONS), eps_init=EPS_INIT, eps_end=EPS_END, annealing_num_steps=ANNEALING)
     module.step(5_000)
-    greedy = torch.as_tensor(action, dtype=torch.long)
+    greedy = torch.tensor(action, dtype=torch.long)
 
     def call():  # a fresh tensordict per call, as a collector's policy step gets
         with torch.no_grad():

@@ -93,7 +93,7 @@ def _torchrl(action: np.ndarray, steps: int) -> dict[str, Callable[[], object]]:
         return {}
     module = TorchOU(TorchBounded(-1.0, 1.0, shape=(DIM,)), theta=THETA, sigma=SIGMA, dt=DT)
     batch = action.shape[0]
-    action_t = torch.as_tensor(action)
+    action_t = torch.tensor(action)
     resets = [torch.full((batch, 1), bool(r)) for r in _resets(steps)]
 
     def call():
