@@ -50,11 +50,14 @@ from jaxrl_modules.models import (
     DuelingCnnDQNet,
     DuelingMlpDQNet,
     Linear,
+    NoisyLazyLinear,
+    NoisyLinear,
     NormalParamExtractor,
     NormalParamWrapper,
     SquashDims,
     Squeeze2dLayer,
     SqueezeLayer,
+    reset_noise,
 )
 from jaxrl_modules.tensordict_module import (
     LOG_PROB_SUFFIX,
@@ -179,6 +182,9 @@ __all__ = [
     "DuelingMlpDQNet",
     "Linear",
     "Conv2d",
+    "NoisyLinear",
+    "NoisyLazyLinear",
+    "reset_noise",
     # RNG stream names
     "rng",
 ]

@@ -5,11 +5,11 @@ from benchmarks.cases import (
     c51_projection,
     egreedy,
     greedy_q_value,
+    noisy_linear,
     ou_process,
     tanh_normal,
     tdmodule_mlp,
 )
 
-CASES = {case.NAME: case for case in (
-        tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection, egreedy, additive_gaussian, ou_process
-    )}
+_ALL = (tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection, egreedy, additive_gaussian, ou_process, noisy_linear)
+CASES = {case.NAME: case for case in _ALL}

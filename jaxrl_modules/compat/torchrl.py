@@ -23,6 +23,12 @@ With torch and torchrl installed::
 A module family whose weights need more than this (LSTM gate blocks, noisy layers...) registers
 its own converter with `register_converter`. torch is never imported here: tensors are read
 through ``.detach().cpu().numpy()``.
+
+`NoisyLinear` has one, below: ``weight_mu`` / ``weight_sigma`` ``[out, in]`` become
+``kernel_mu`` / ``kernel_sigma`` ``[in, out]``, ``bias_mu`` / ``bias_sigma`` are copied, and the
+noise buffers ``weight_epsilon = outer(eps_out, eps_in)`` and ``bias_epsilon = eps_out`` become
+the held factors ``epsilon_in`` / ``epsilon_out`` of the ``"noise"`` collection, so that the
+noisy outputs match TorchRL's too.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_modules import rng
+from jaxrl_modules.models.noisy import NOISE_COLLECTION, NoisyLinear
 
 __all__ = [
     "StateDictStream",
@@ -310,3 +317,66 @@ def _iter_paths(tree: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
             yield from _iter_paths(value, (*prefix, key))
         else:
             yield (*prefix, key)
+
+
+def _rank_one_factors(weight: np.ndarray, eps_out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(eps_in, eps_out)`` with ``outer(eps_out, eps_in) == weight`` (a rank-one ``[out, in]``).
+
+    With the bias noise ``eps_out`` known, ``eps_in`` is the row of the largest ``|eps_out|``
+    divided by it. Without it the factors are defined up to a scale: both are read off the row
+    and column of the largest entry ``m`` and scaled by ``1/sqrt(|m|)`` (the sign of ``m`` goes
+    to ``eps_in``), which reproduces the product exactly.
+    """
+    w = np.asarray(weight, np.float64)
+    if eps_out is not None:
+        eps_out = np.asarray(eps_out, np.float64)
+        j = int(np.argmax(np.abs(eps_out)))
+        if eps_out[j] == 0.0:  # weight noise is zero too: any eps_in gives the product
+            return np.zeros(w.shape[1]), eps_out
+        return w[j] / eps_out[j], eps_out
+    i, j = np.unravel_index(int(np.argmax(np.abs(w))), w.shape)
+    m = w[i, j]
+    if m == 0.0:
+        return np.zeros(w.shape[1]), np.zeros(w.shape[0])
+    scale = np.sqrt(np.abs(m))
+    return w[i] * np.sign(m) / scale, w[:, j] / scale
+
+
+@register_converter(NoisyLinear)
+def _noisy_linear(module: nn.Module, stream: StateDictStream, target: dict[str, Any]) -> dict[str, Any]:
+    name = "/".join(module.path) or "<root>"
+    prefix, tensors = stream.pop(name)
+    params = target.get("params", {})
+    bias = "bias_mu" in params
+    wanted = ["weight_mu", "weight_sigma", "weight_epsilon"]
+    if bias:
+        wanted += ["bias_mu", "bias_sigma", "bias_epsilon"]
+    missing = [t for t in wanted if t not in tensors]
+    extra = sorted(set(tensors) - set(wanted))
+    if missing or extra:
+        raise ValueError(
+            f"flax NoisyLinear '{name}' ({'with' if bias else 'without'} bias) needs torch tensors "
+            f"{[f'{prefix}.{t}' for t in wanted]}; torch module '{prefix}' holds {sorted(tensors)}."
+        )
+    eps_in, eps_out = _rank_one_factors(tensors["weight_epsilon"], tensors["bias_epsilon"] if bias else None)
+    values = {
+        ("params", "kernel_mu"): torch_weight_to_kernel(tensors["weight_mu"]),
+        ("params", "kernel_sigma"): torch_weight_to_kernel(tensors["weight_sigma"]),
+        (NOISE_COLLECTION, "epsilon_in"): eps_in,
+        (NOISE_COLLECTION, "epsilon_out"): eps_out,
+    }
+    if bias:
+        values[("params", "bias_mu")] = tensors["bias_mu"]
+        values[("params", "bias_sigma")] = tensors["bias_sigma"]
+    out: dict[str, Any] = {}
+    for (collection, leaf), value in values.items():
+        struct = target.get(collection, {}).get(leaf)
+        if struct is None:
+            raise ValueError(f"flax NoisyLinear '{name}' has no variable '{collection}/{leaf}' to fill.")
+        if tuple(value.shape) != tuple(struct.shape):
+            raise ValueError(
+                f"Shape mismatch: flax variable '{collection}/{name}/{leaf}' has shape "
+                f"{tuple(struct.shape)}, torch module '{prefix}' gives {tuple(value.shape)} in flax layout."
+            )
+        out.setdefault(collection, {})[leaf] = jnp.asarray(value, dtype=struct.dtype)
+    return out

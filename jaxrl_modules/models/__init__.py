@@ -9,9 +9,17 @@ from jaxrl_modules.models.layers import (
     SquashDims,
     Squeeze2dLayer,
     SqueezeLayer,
+    call_accepts,
     torch_default_init,
 )
 from jaxrl_modules.models.mlp import MLP
+from jaxrl_modules.models.noisy import (
+    NOISE_COLLECTION,
+    NoisyLazyLinear,
+    NoisyLinear,
+    factorised_noise,
+    reset_noise,
+)
 from jaxrl_modules.models.param_extractor import (
     AddStateIndependentNormalScale,
     NormalParamExtractor,
@@ -29,10 +37,16 @@ __all__ = [
     "DuelingMlpDQNet",
     "Linear",
     "MLP",
+    "NOISE_COLLECTION",
+    "NoisyLazyLinear",
+    "NoisyLinear",
     "SquashDims",
     "Squeeze2dLayer",
     "SqueezeLayer",
+    "call_accepts",
     "known_layer_names",
+    "factorised_noise",
     "make_layer",
+    "reset_noise",
     "torch_default_init",
 ]

@@ -10,7 +10,10 @@ so that the advantages are identifiable (they average to zero over the actions).
 
 As TorchRL intends, every bias of the three sub-networks starts at zero. (TorchRL zeroes them in
 its constructor, before its lazy first layers exist, so those layers keep PyTorch's default
-bias; here every bias is zero.)
+bias; here every bias is zero.) With noisy layers (``layer_class=NoisyLinear`` in the MLP
+arguments) that is every ``bias_mu``, as TorchRL's constructor zeroes ``bias_mu`` through
+``NoisyLinear.bias``; the noise scales ``bias_sigma`` keep their initial value. The networks'
+``exploration_type=`` call keyword reaches every noisy layer.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.models.convnet import ConvNet
 from jaxrl_modules.models.mlp import MLP
+from jaxrl_modules.models.layers import call_accepts
 
 __all__ = ["DuelingCnnDQNet", "DuelingMlpDQNet"]
 
@@ -78,15 +83,18 @@ def _zeros_like_leaf(leaf: Any) -> Any:
     return jnp.zeros_like(leaf)
 
 
+_ZEROED = frozenset({"bias", "bias_mu"})  # Linear/Conv2d biases, NoisyLinear's mean bias
+
+
 def _zeroed_biases(tree: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``bias`` leaves of a params tree, zeroed, in a tree holding only them."""
+    """The ``bias`` (and noisy ``bias_mu``) leaves of a params tree, zeroed, in a tree holding only them."""
     out: dict[str, Any] = {}
     for name, value in tree.items():
         if isinstance(value, Mapping):
             sub = _zeroed_biases(value)
             if sub:
                 out[name] = sub
-        elif name == "bias":
+        elif name in _ZEROED:
             out[name] = _zeros_like_leaf(value)
     return out
 
@@ -104,22 +112,31 @@ class _Dueling(nn.Module):
         return adv, _value_shape(adv, value, owner)
 
     def _run(
-        self, features: nn.Module, head_kwargs: dict[str, Any], x: jax.Array, deterministic: bool | None
+        self,
+        features: nn.Module,
+        head_kwargs: dict[str, Any],
+        x: jax.Array,
+        deterministic: bool | None,
+        exploration_type: ExplorationType | str | None,
     ) -> jax.Array:
         advantage = MLP(out_features=self.out_features, **head_kwargs, name="advantage")
         value = MLP(out_features=self.out_features_value, **head_kwargs, name="value")
+        noisy_features = call_accepts(features, "exploration_type")  # the MLP; ConvNet has no noisy layer
 
-        def forward(det: bool | None) -> tuple[jax.Array, jax.Array]:
-            h = features(x, deterministic=det)
-            return advantage(h, deterministic=det), value(h, deterministic=det)
+        def forward(det: bool | None, etype: ExplorationType | str | None) -> tuple[jax.Array, jax.Array]:
+            h = features(x, deterministic=det, **({"exploration_type": etype} if noisy_features else {}))
+            return (
+                advantage(h, deterministic=det, exploration_type=etype),
+                value(h, deterministic=det, exploration_type=etype),
+            )
 
         if self.is_initializing():
-            # Create every parameter (deterministically: no dropout draw, no BatchNorm update),
-            # zero the biases, then run the real forward pass with them.
-            forward(True)
+            # Create every parameter (deterministically: no dropout draw, no BatchNorm update,
+            # no noise), zero the biases, then run the real forward pass with them.
+            forward(True, None)
             for name, sub in _zeroed_biases(self.variables.get("params", {})).items():
                 self.put_variable("params", name, sub)
-        adv, val = forward(deterministic)
+        adv, val = forward(deterministic, exploration_type)
         adv_shape, value_shape = self._shapes()
         batch = adv.shape[: adv.ndim - len(adv_shape)]
         val = val.reshape((*batch, *value_shape))
@@ -183,19 +200,26 @@ class DuelingCnnDQNet(_Dueling):
         return _head_kwargs(self.mlp_kwargs, "DuelingCnnDQNet", "mlp_kwargs")
 
     @nn.compact
-    def __call__(self, inputs: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
+    def __call__(
+        self,
+        inputs: ArrayLike,
+        *,
+        deterministic: bool | None = None,
+        exploration_type: ExplorationType | str | None = None,
+    ) -> jax.Array:
         """Computes the Q-values.
 
         Args:
           inputs: frames ``[*B, H, W, C]`` (NHWC) or ``[*B, C, H, W]`` (NCHW), any number of batch
             dims (none included).
           deterministic: evaluation mode for dropout / BatchNorm in the sub-networks, if any.
+          exploration_type: passed on to the heads' noisy layers, if any (noise iff ``RANDOM``).
 
         Returns:
           Q-values ``[*B, out_features]`` (``[*B, *out_features]`` for a shape).
         """
         features = ConvNet(**self._cnn(), name="features")
-        return self._run(features, self._heads(), jnp.asarray(inputs), deterministic)
+        return self._run(features, self._heads(), jnp.asarray(inputs), deterministic, exploration_type)
 
 
 class DuelingMlpDQNet(_Dueling):
@@ -247,15 +271,22 @@ class DuelingMlpDQNet(_Dueling):
         return _head_kwargs(self.mlp_kwargs_output, "DuelingMlpDQNet", "mlp_kwargs_output")
 
     @nn.compact
-    def __call__(self, inputs: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
+    def __call__(
+        self,
+        inputs: ArrayLike,
+        *,
+        deterministic: bool | None = None,
+        exploration_type: ExplorationType | str | None = None,
+    ) -> jax.Array:
         """Computes the Q-values.
 
         Args:
           inputs: observations ``[*B, F]``.
           deterministic: evaluation mode for dropout / BatchNorm in the sub-networks, if any.
+          exploration_type: passed on to every noisy layer, if any (noise iff ``RANDOM``).
 
         Returns:
           Q-values ``[*B, out_features]`` (``[*B, *out_features]`` for a shape).
         """
         features = MLP(**self._features(), name="features")
-        return self._run(features, self._heads(), jnp.asarray(inputs), deterministic)
+        return self._run(features, self._heads(), jnp.asarray(inputs), deterministic, exploration_type)

@@ -13,6 +13,8 @@ without ``init``/``apply``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-__all__ = ["Linear", "Conv2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "torch_default_init"]
+__all__ = ["Linear", "Conv2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "call_accepts", "torch_default_init"]
 
 Initializer = jax.nn.initializers.Initializer
 
@@ -50,6 +52,34 @@ def torch_default_init(fan_in: int) -> Initializer:
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
+
+
+@functools.lru_cache(maxsize=None)
+def _call_parameters(cls: type) -> frozenset[str]:
+    try:
+        return frozenset(inspect.signature(cls.__call__).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def call_accepts(layer: Any, keyword: str) -> bool:
+    """Whether ``layer``'s ``__call__`` (a module class or instance) takes ``keyword``.
+
+    Containers (`MLP`, the dueling nets, `TensorDictModule`) use it to pass ``exploration_type`` and
+    ``deterministic`` on to the layers that take them. The signature is read once per class.
+
+    Examples:
+      >>> from jaxrl_modules.models import Linear, NoisyLinear
+      >>> call_accepts(NoisyLinear, "exploration_type"), call_accepts(Linear, "exploration_type")
+      (True, False)
+    """
+    if isinstance(layer, type) or isinstance(layer, nn.Module):
+        cls = layer if isinstance(layer, type) else type(layer)
+        return keyword in _call_parameters(cls)
+    try:  # a plain function or a partial
+        return keyword in inspect.signature(layer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:

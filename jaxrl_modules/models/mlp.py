@@ -12,8 +12,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.models.activations import LayerSpec, make_layer
-from jaxrl_modules.models.layers import Linear
+from jaxrl_modules.models.layers import Linear, call_accepts
+from jaxrl_modules.models.noisy import NoisyLinear
 
 __all__ = ["MLP"]
 
@@ -79,14 +81,17 @@ class MLP(nn.Module):
       dropout: dropout rate after each hidden linear layer (flax RNG stream ``"dropout"``).
       bias_last_layer: whether the last linear layer has a bias.
       single_bias_last_layer: replace the last layer's bias by one shared scalar bias of shape
-        ``[1]``, zero-initialised (when ``bias_last_layer`` is True).
+        ``[1]``, zero-initialised (when ``bias_last_layer`` is True). Incompatible with
+        `NoisyLinear` (a ValueError, as in TorchRL).
       layer_class: a flax module class taking ``features`` and ``use_bias``; default `Linear`
-        (PyTorch's initialisation).
+        (PyTorch's initialisation). `NoisyLinear` makes a noisy network. If the class's
+        ``__call__`` takes ``exploration_type`` / ``deterministic``, the MLP's call passes them on.
       layer_kwargs: a dict, or a list of ``depth + 1`` dicts, for ``layer_class``; PyTorch's
         ``bias`` key is accepted for ``use_bias``.
       activate_last_layer: also apply dropout/norm/activation after the last layer.
-      deterministic: evaluation mode (no dropout, BatchNorm running statistics); TorchRL modules
-        start in train mode, so the default is False. A call argument overrides it.
+      deterministic: evaluation mode (no dropout, BatchNorm running statistics, and no noise in
+        noisy layers with ``use_exploration_type=False``); TorchRL modules start in train mode,
+        so the default is False. A call argument overrides it.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -101,6 +106,11 @@ class MLP(nn.Module):
       >>> v = drop.init(jax.random.key(0), x, deterministic=True)
       >>> drop.apply(v, x, rngs={"dropout": jax.random.key(1)}).shape
       (5, 2)
+      >>> noisy = MLP(out_features=2, num_cells=[8], layer_class=NoisyLinear)
+      >>> v = noisy.init(jax.random.key(0), x)
+      >>> y = noisy.apply(v, x, exploration_type="random", rngs={"noise": jax.random.key(1)})
+      >>> bool(jnp.array_equal(y, noisy.apply(v, x)))  # unset exploration type: no noise
+      False
     """
 
     in_features: int | None = None
@@ -122,7 +132,24 @@ class MLP(nn.Module):
     def __post_init__(self) -> None:
         if self.out_features is None:
             raise ValueError("out_features must be specified for MLP.")
-        self._plan()  # raise bad arguments at construction, as TorchRL does
+        _, layer_kwargs, _, _ = self._plan()  # raise bad arguments at construction, as TorchRL does
+        noisy = isinstance(self.layer_class, type) and issubclass(self.layer_class, NoisyLinear)
+        if self.single_bias_last_layer and noisy:
+            raise ValueError(
+                "MLP: single_bias_last_layer=True is incompatible with NoisyLinear (as in TorchRL): "
+                "the shared scalar bias would carry no noise. Use bias_last_layer=True for a noisy "
+                "per-output bias."
+            )
+        if (
+            isinstance(self.layer_class, type)
+            and call_accepts(self.layer_class, "deterministic")
+            and any("deterministic" in k for k in layer_kwargs)
+        ):
+            raise ValueError(
+                f"MLP passes its own train/eval mode to {getattr(self.layer_class, '__name__', self.layer_class)} "
+                "at each call, so layer_kwargs['deterministic'] would be ignored: set "
+                "MLP(deterministic=...) or the call's deterministic= instead."
+            )
         super().__post_init__()
 
     def _plan(self) -> tuple[list[int], list[dict], list[dict], list[dict]]:
@@ -137,12 +164,19 @@ class MLP(nn.Module):
         )
 
     @nn.compact
-    def __call__(self, *inputs: ArrayLike, deterministic: bool | None = None) -> jax.Array:
+    def __call__(
+        self,
+        *inputs: ArrayLike,
+        deterministic: bool | None = None,
+        exploration_type: ExplorationType | str | None = None,
+    ) -> jax.Array:
         """Applies the network.
 
         Args:
           *inputs: one or more arrays ``[*B, F_i]``, concatenated along the last axis.
           deterministic: overrides the ``deterministic`` attribute for this call.
+          exploration_type: passed on to each layer whose ``__call__`` takes it (`NoisyLinear`
+            adds noise iff it is ``RANDOM``); the other layers ignore it.
 
         Returns:
           ``[*B, out_features]``, or ``[*B, *out_features]`` for a shape ``out_features``.
@@ -167,9 +201,15 @@ class MLP(nn.Module):
                 kwargs["use_bias"] = kwargs.pop("bias")
             use_bias = kwargs.pop("use_bias", self.bias_last_layer if i == depth else True)
             shared_bias = i == depth and self.single_bias_last_layer and use_bias
-            x = self.layer_class(
+            layer = self.layer_class(
                 features=features, use_bias=use_bias and not shared_bias, name=f"linear_{i}", **kwargs
-            )(x)
+            )
+            call_kwargs: dict[str, Any] = {}
+            if call_accepts(layer, "exploration_type"):  # read from the built layer: layer_class may be a factory
+                call_kwargs["exploration_type"] = exploration_type
+            if call_accepts(layer, "deterministic"):
+                call_kwargs["deterministic"] = det
+            x = layer(x, **call_kwargs)
             if shared_bias:
                 x = _SharedBias(name="bias_last")(x)
             if i < depth or self.activate_last_layer:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -12,6 +11,7 @@ import jax
 from jaxrl_modules.data.specs import Composite, TensorSpec
 from jaxrl_modules.data.tensordict import TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType
+from jaxrl_modules.models.layers import call_accepts
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 
 __all__ = ["TensorDictModule", "SafeModule", "register_spec"]
@@ -70,7 +70,7 @@ class TensorDictModule(TensorDictModuleBase):
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         inputs = [self._read(td, k) for k in self.in_keys]
         kwargs = {}
-        if exploration_type is not None and _takes_exploration_type(self.module):
+        if exploration_type is not None and call_accepts(self.module, "exploration_type"):
             kwargs["exploration_type"] = exploration_type
         if self.in_keys.names is not None:
             outputs = self.module(**dict(zip(self.in_keys.names, inputs)), **kwargs)
@@ -105,14 +105,6 @@ def _get_nested(mapping: Mapping, key: Any) -> Any:
     for part in unravel_key(key):
         value = value[part]
     return value
-
-
-def _takes_exploration_type(fn: Callable) -> bool:
-    call = fn.__call__ if isinstance(fn, nn.Module) else fn
-    try:
-        return "exploration_type" in inspect.signature(call).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def register_spec(spec: TensorSpec | Mapping | None, out_keys: Keys, owner: str) -> Composite:
