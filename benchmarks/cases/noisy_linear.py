@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.harness import keyed_call, torch_threads
 from jaxrl_modules.models import NoisyLinear
 
 NAME = "noisy_linear"
@@ -61,18 +62,6 @@ def _hand_written(key, params, x):
     return key, x @ kernel + bias[None, :]
 
 
-def _threaded(fn, key, variables, x) -> Callable[[], object]:
-    """A zero-argument call that advances its own key, like a training loop."""
-    jitted = jax.jit(fn)
-    state = {"key": key}
-
-    def call():
-        state["key"], y = jitted(state["key"], variables, x)
-        return jax.block_until_ready(y)
-
-    return call
-
-
 def implementations(size: str) -> dict[str, Callable[[], object]]:
     batch, fan_in, out = (int(s) for s in size.split("x"))
     x = jax.random.normal(jax.random.key(0), (batch, fan_in))
@@ -80,10 +69,10 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     variables = layer.init(jax.random.key(1), x)
     ours = _ours(layer)
     impls = {
-        "jaxrl_modules": _threaded(ours, jax.random.key(2), variables, x),
-        "jax": _threaded(_hand_written, jax.random.key(2), variables["params"], x),
-        "jaxrl_modules[rbg]": _threaded(ours, jax.random.key(2, impl="rbg"), variables, x),
-        "jaxrl_modules[unsafe_rbg]": _threaded(ours, jax.random.key(2, impl="unsafe_rbg"), variables, x),
+        "jaxrl_modules": keyed_call(ours, jax.random.key(2), variables, x),
+        "jax": keyed_call(_hand_written, jax.random.key(2), variables["params"], x),
+        "jaxrl_modules[rbg]": keyed_call(ours, jax.random.key(2, impl="rbg"), variables, x),
+        "jaxrl_modules[unsafe_rbg]": keyed_call(ours, jax.random.key(2, impl="unsafe_rbg"), variables, x),
     }
     impls.update(_torchrl(fan_in, out, np.asarray(x)))
     return impls
@@ -96,7 +85,6 @@ def _torchrl(fan_in: int, out: int, x: np.ndarray) -> dict[str, Callable[[], obj
         from torchrl.modules import NoisyLinear as TorchNoisyLinear
     except ImportError:
         return {}
-    torch.set_num_threads(2)
     torch.manual_seed(0)
     layer = TorchNoisyLinear(fan_in, out)
     x_t = torch.tensor(x)
@@ -106,11 +94,4 @@ def _torchrl(fan_in: int, out: int, x: np.ndarray) -> dict[str, Callable[[], obj
             layer.reset_noise()
             return layer(x_t)
 
-    def one_thread():
-        torch.set_num_threads(1)
-        try:
-            return call()
-        finally:
-            torch.set_num_threads(2)
-
-    return {"torchrl": call, "torchrl[1 thread]": one_thread}
+    return torch_threads(call)
