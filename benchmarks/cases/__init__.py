@@ -5,11 +5,24 @@ from benchmarks.cases import (
     c51_projection,
     egreedy,
     greedy_q_value,
+    lstm_module,
+    multiagent_mlp,
     noisy_linear,
     ou_process,
     tanh_normal,
     tdmodule_mlp,
 )
 
-_ALL = (tdmodule_mlp, greedy_q_value, tanh_normal, c51_projection, egreedy, additive_gaussian, ou_process, noisy_linear)
+_ALL = (
+    tdmodule_mlp,
+    greedy_q_value,
+    tanh_normal,
+    c51_projection,
+    egreedy,
+    additive_gaussian,
+    ou_process,
+    noisy_linear,
+    multiagent_mlp,
+    lstm_module,
+)
 CASES = {case.NAME: case for case in _ALL}

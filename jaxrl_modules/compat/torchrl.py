@@ -380,3 +380,10 @@ def _noisy_linear(module: nn.Module, stream: StateDictStream, target: dict[str, 
             )
         out.setdefault(collection, {})[leaf] = jnp.asarray(value, dtype=struct.dtype)
     return out
+
+
+# The families with their own converters register them on import (they need the registry above).
+from jaxrl_modules.compat import torchrl_decision_transformer as _torchrl_decision_transformer  # noqa: E402,F401
+from jaxrl_modules.compat import torchrl_model_based as _torchrl_model_based  # noqa: E402,F401
+from jaxrl_modules.compat import torchrl_multiagent as _torchrl_multiagent  # noqa: E402,F401
+from jaxrl_modules.compat import torchrl_recurrent as _torchrl_recurrent  # noqa: E402,F401

@@ -7,6 +7,8 @@ stored in flax's layout: a ``kernel`` of shape ``[in, out]`` (``(kh, kw, in, out
 convolutions) and a ``bias`` of shape ``[out]``. `jaxrl_modules.compat.torchrl` converts
 PyTorch's ``[out, in]`` weights into this layout.
 
+`ConvTranspose2d` is PyTorch's transposed convolution without padding (Dreamer's decoder).
+
 `SqueezeLayer`, `Squeeze2dLayer` and `SquashDims` have no parameters and can be called directly,
 without ``init``/``apply``.
 """
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-__all__ = ["Linear", "Conv2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "call_accepts", "torch_default_init"]
+__all__ = ["Linear", "Conv2d", "ConvTranspose2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "call_accepts", "torch_default_init"]
 
 Initializer = jax.nn.initializers.Initializer
 
@@ -250,6 +252,75 @@ class Conv2d(nn.Module):
         )
         if bias is not None:
             y = y + jnp.reshape(bias, _bias_shape(y.ndim, channel_axis))
+        return y.reshape((*batch, *y.shape[1:]))
+
+
+class ConvTranspose2d(nn.Module):
+    """A stride-``s`` transposed convolution without padding, as ``torch.nn.ConvTranspose2d``.
+
+    Output size ``(H - 1) * s + kh``. The kernel is stored ``(kh, kw, in, out)`` (PyTorch's
+    ``(in, out, kh, kw)`` permuted) and initialised as PyTorch does, ``U(-b, b)`` with
+    ``b = 1 / sqrt(out * kh * kw)`` (PyTorch's fan-in of a transposed weight).
+
+    Attributes:
+      features: number of output channels.
+      kernel_size: an int or a pair ``(kh, kw)``.
+      strides: an int or a pair.
+      use_bias: whether to add a bias of shape ``[features]``.
+      data_format: ``"NHWC"`` or ``"NCHW"``.
+      kernel_init, bias_init: initialisers; None is PyTorch's default.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> deconv = ConvTranspose2d(features=4, kernel_size=5, strides=2, data_format="NCHW")
+      >>> x = jnp.ones((2, 8, 3, 3))
+      >>> variables = deconv.init(jax.random.key(0), x)
+      >>> variables["params"]["kernel"].shape
+      (5, 5, 8, 4)
+      >>> deconv.apply(variables, x).shape  # (3 - 1) * 2 + 5
+      (2, 4, 9, 9)
+    """
+
+    features: int
+    kernel_size: int | Sequence[int]
+    strides: int | Sequence[int] = 1
+    use_bias: bool = True
+    data_format: str = "NHWC"
+    kernel_init: Initializer | None = None
+    bias_init: Initializer | None = None
+
+    def __post_init__(self) -> None:
+        if self.data_format not in ("NHWC", "NCHW"):
+            raise ValueError(f"ConvTranspose2d: data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, inputs: ArrayLike) -> jax.Array:
+        """Maps ``[*B, H, W, C]`` (or ``[*B, C, H, W]``) to ``[*B, H', W', features]`` (or NCHW)."""
+        x = jnp.asarray(inputs)
+        if x.ndim < 3:
+            raise ValueError(f"ConvTranspose2d expects a {self.data_format} input with at least 3 dims, got {x.shape}.")
+        batch = x.shape[:-3]
+        x = x.reshape((-1, *x.shape[-3:]))
+        channel_axis = -1 if self.data_format == "NHWC" else -3
+        kh, kw = _pair(self.kernel_size, "kernel_size")
+        default = torch_default_init(self.features * kh * kw)
+        kernel = self.param("kernel", self.kernel_init or default, (kh, kw, x.shape[channel_axis], self.features))
+        # A transposed convolution is a correlation of the stride-dilated input, padded by k - 1,
+        # with the spatially flipped kernel.
+        y = jax.lax.conv_general_dilated(
+            x,
+            jnp.flip(kernel, (0, 1)).astype(x.dtype),
+            window_strides=(1, 1),
+            padding=[(kh - 1, kh - 1), (kw - 1, kw - 1)],
+            lhs_dilation=_pair(self.strides, "strides"),
+            dimension_numbers=(self.data_format, "HWIO", self.data_format),
+        )
+        if self.use_bias:
+            bias = self.param("bias", self.bias_init or default, (self.features,))
+            shape = [1] * y.ndim
+            shape[channel_axis] = self.features
+            y = y + jnp.reshape(bias, shape).astype(y.dtype)
         return y.reshape((*batch, *y.shape[1:]))
 
 

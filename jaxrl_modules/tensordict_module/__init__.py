@@ -11,6 +11,7 @@ from jaxrl_modules.tensordict_module.actors import (
     ValueOperator,
 )
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
+from jaxrl_modules.tensordict_module.decision_transformer import DecisionTransformerInferenceWrapper
 from jaxrl_modules.tensordict_module.exploration import (
     SCHEDULE,
     AdditiveGaussianModule,
@@ -21,6 +22,7 @@ from jaxrl_modules.tensordict_module.exploration import (
     OrnsteinUhlenbeckProcessWrapper,
     RandomPolicy,
 )
+from jaxrl_modules.tensordict_module.lm_head import LMHeadActorValueOperator
 from jaxrl_modules.tensordict_module.module import SafeModule, TensorDictModule, register_spec
 from jaxrl_modules.tensordict_module.probabilistic import (
     LOG_PROB_SUFFIX,
@@ -37,10 +39,20 @@ from jaxrl_modules.tensordict_module.q_value import (
     QValueModule,
 )
 from jaxrl_modules.tensordict_module.q_value_actor import DistributionalQValueActor, QValueActor
+from jaxrl_modules.tensordict_module.rnn import GRUModule, LSTMModule, recurrent_mode, set_recurrent_mode
 from jaxrl_modules.tensordict_module.sequence import SafeSequential, TensorDictSequential
 from jaxrl_modules.tensordict_module.vmap import VmapModule
+from jaxrl_modules.tensordict_module.world_model import RSSMRollout, WorldModelWrapper
 
 __all__ = [
+    "GRUModule",
+    "LSTMModule",
+    "recurrent_mode",
+    "set_recurrent_mode",
+    "RSSMRollout",
+    "WorldModelWrapper",
+    "DecisionTransformerInferenceWrapper",
+    "LMHeadActorValueOperator",
     "SCHEDULE",
     "AdditiveGaussianModule",
     "AdditiveGaussianWrapper",
