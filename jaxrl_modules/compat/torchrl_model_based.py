@@ -28,11 +28,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_modules.compat.torchrl import StateDictStream, convert_leaves, register_converter
@@ -40,31 +38,6 @@ from jaxrl_modules.models.layers import ConvTranspose2d
 from jaxrl_modules.models.model_based import RSSMPrior
 
 __all__: list[str] = []
-
-
-def _fill(flax_path: str, prefix: str, target: Mapping[str, Any], values: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """``{"params": {leaf: array}}`` from ``values``, checked against ``target``'s shapes."""
-    params = target.get("params", {})
-    out = {}
-    for leaf, value in values.items():
-        struct = params.get(leaf)
-        if struct is None:
-            raise ValueError(f"flax module '{flax_path}' has no parameter '{leaf}' to fill from torch '{prefix}'.")
-        if tuple(value.shape) != tuple(struct.shape):
-            raise ValueError(
-                f"Shape mismatch: flax variable 'params/{flax_path}/{leaf}' has shape {tuple(struct.shape)}, "
-                f"torch module '{prefix}' gives {tuple(value.shape)} in flax layout."
-            )
-        out[leaf] = jnp.asarray(value, dtype=struct.dtype)
-    return {"params": out}
-
-
-def _expect(flax_path: str, prefix: str, tensors: Mapping[str, np.ndarray], names: list[str]) -> None:
-    if sorted(tensors) != sorted(names):
-        raise ValueError(
-            f"flax module '{flax_path}' needs torch tensors {[f'{prefix}.{n}' for n in names]}; torch "
-            f"module '{prefix}' holds {sorted(tensors)}."
-        )
 
 
 def _path(module: nn.Module) -> str:
@@ -75,11 +48,11 @@ def _path(module: nn.Module) -> str:
 def _conv_transpose(module: nn.Module, stream: StateDictStream, target: dict[str, Any]) -> dict[str, Any]:
     name = _path(module)
     prefix, tensors = stream.pop(name)
-    _expect(name, prefix, tensors, ["weight", "bias"] if module.use_bias else ["weight"])
-    values = {"kernel": np.transpose(tensors["weight"], (2, 3, 0, 1))}
-    if module.use_bias:
-        values["bias"] = tensors["bias"]
-    return _fill(name, prefix, target, values)
+    # A transposed conv stores (in, out, kh, kw); swapped to a conv's (out, in, kh, kw), the shared
+    # path lays it out as our (kh, kw, in, out).
+    if "weight" in tensors:
+        tensors = {**tensors, "weight": np.swapaxes(tensors["weight"], 0, 1)}
+    return convert_leaves(name, target, prefix, tensors)
 
 
 # TorchRL's registration order; flax calls action_state_projector_0 before rnn.
@@ -101,8 +74,6 @@ def _rssm_prior(module: nn.Module, stream: StateDictStream, target: dict[str, An
                 f"{[c.replace('_0', '.0').replace('_2', '.2') for c in _PRIOR_ORDER]}), got '{prefix}'."
             )
         sub = {"params": params.get(child, {})}
-        if child == "rnn":  # our GRUCell keeps torch's names and layout
-            _expect(child_path, prefix, tensors, ["weight_ih", "weight_hh", "bias_ih", "bias_hh"])
         filled = convert_leaves(child_path, sub, prefix, tensors)
         out[child] = filled["params"]
     return {"params": out}

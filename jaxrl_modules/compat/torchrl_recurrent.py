@@ -2,8 +2,8 @@
 
 Our `LSTM`, `GRU`, `LSTMCell` and `GRUCell` keep PyTorch's parameter names, shapes and gate order
 (``weight_ih_l{k}`` ``[G*H, in]``, ``weight_hh_l{k}`` ``[G*H, H]``, ``bias_ih_l{k}``,
-``bias_hh_l{k}``), so tensors are copied as they are. The converters registered here check the
-set of tensors and say clearly what is not supported: projections (``weight_hr_l{k}``,
+``bias_hh_l{k}``), so tensors are copied as they are (`convert_leaves` checks names and shapes).
+The converters registered here say clearly what is not supported: projections (``weight_hr_l{k}``,
 ``proj_size > 0``) and reverse directions (``*_reverse``, ``bidirectional=True``).
 
 Through `jaxrl_modules.compat.torchrl.load_state_dict` they cover TorchRL's ``LSTMModule``
@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from jaxrl_modules.compat.torchrl import StateDictStream, register_converter
+from jaxrl_modules.compat.torchrl import StateDictStream, convert_leaves, register_converter
 from jaxrl_modules.models.recurrent import GRU, LSTM, GRUCell, LSTMCell
 
 __all__: list[str] = []
@@ -31,29 +30,13 @@ __all__: list[str] = []
 def _copy(module: nn.Module, stream: StateDictStream, target: dict[str, Any], kind: str) -> dict[str, Any]:
     name = "/".join(module.path) or "<root>"
     prefix, tensors = stream.pop(name)
-    wanted = target.get("params", {})
     unsupported = sorted(t for t in tensors if "_reverse" in t or t.startswith("weight_hr"))
     if unsupported:
         raise NotImplementedError(
             f"torch {kind} '{prefix}' has tensors {[f'{prefix}.{t}' for t in unsupported]}: bidirectional "
             f"or projected (proj_size > 0) recurrent layers are not supported by jaxrl_modules' {type(module).__name__}."
         )
-    missing, extra = sorted(set(wanted) - set(tensors)), sorted(set(tensors) - set(wanted))
-    if missing or extra:
-        raise ValueError(
-            f"flax {type(module).__name__} '{name}' needs torch tensors {sorted(wanted)}; torch {kind} "
-            f"'{prefix}' holds {sorted(tensors)} (different num_layers or bias?)."
-        )
-    params = {}
-    for leaf, struct in wanted.items():
-        value = tensors[leaf]
-        if tuple(value.shape) != tuple(struct.shape):
-            raise ValueError(
-                f"Shape mismatch: flax variable 'params/{name}/{leaf}' has shape {tuple(struct.shape)}, torch "
-                f"'{prefix}.{leaf}' has {tuple(value.shape)} (different hidden_size or input_size?)."
-            )
-        params[leaf] = jnp.asarray(value, dtype=struct.dtype)
-    return {"params": params}
+    return convert_leaves(name, target, prefix, tensors)
 
 
 @register_converter(LSTM)
