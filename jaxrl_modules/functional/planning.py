@@ -1,0 +1,420 @@
+"""Model-predictive planning as pure functions: the CEM and MPPI inner loops.
+
+Both planners search over open-loop action sequences of ``horizon`` steps. Each iteration draws
+``num_candidates`` sequences from a diagonal Gaussian (``mean``, ``std``, both ``[H, *A]``),
+rolls each out through a model, scores it, keeps the ``top_k`` best and refits the Gaussian to
+them; the plan's first action is the final mean's first step (TorchRL's ``CEMPlanner`` and
+``MPPIPlanner``, reference 13). Here the candidates are ``vmap``-ped, the horizon is a
+``lax.scan`` and the iterations another, so one plan is one jittable function of an explicit key.
+
+The model is pure functions of one (unbatched) state, any pytree: ``dynamics_fn(state, action)
+-> next_state``, ``reward_fn(state, action, next_state) -> reward`` (a scalar), optional
+``done_fn(state, action, next_state) -> bool`` and ``value_fn(state) -> value`` for the tail
+(TD-MPC), or one ``step_fn(state, action) -> (next_state, reward, done)``, e.g. an
+environment's own pure step. Batch over states with ``jax.vmap``.
+
+Differences from TorchRL, on purpose: CEM's std of a single elite (``top_k=1``) is 0, not NaN
+(TorchRL's unbiased std divides by ``K - 1``); MPPI's weights are a softmax with the maximum
+subtracted, so large values cannot overflow; ``min_std`` can floor the std; ``init_mean`` lets a
+closed loop warm-start from the previous plan (`shift_plan`).
+
+References:
+  Rubinstein, 1999, "The Cross-Entropy Method for Combinatorial and Continuous Optimization".
+  Chua et al., 2018, "Deep Reinforcement Learning in a Handful of Trials using Probabilistic
+  Dynamics Models" (PETS: CEM planning over a learned model).
+  Williams et al., 2017, "Information Theoretic MPC for Model-Based Reinforcement Learning" (MPPI).
+  Hansen et al., 2022, "Temporal Difference Learning for Model Predictive Control" (TD-MPC: a
+  value for the tail, warm starts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Real
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+__all__ = [
+    "PlanResult",
+    "cem_plan",
+    "check_planning_args",
+    "discounted_plan_return",
+    "mask_post_done_reward",
+    "mppi_plan",
+    "plan_rollout",
+    "shift_plan",
+]
+
+
+class PlanResult(NamedTuple):
+    """What a plan returns.
+
+    Attributes:
+      action: the first action of the final mean, ``[*A]``: the action to take now.
+      mean: the final mean action sequence, ``[H, *A]``; shifted (`shift_plan`), it warm-starts
+        the next plan.
+      std: the final standard deviations, ``[H, *A]``.
+    """
+
+    action: jax.Array
+    mean: jax.Array
+    std: jax.Array
+
+
+def check_planning_args(owner: str, horizon: Any, optim_steps: Any, num_candidates: Any, top_k: Any) -> None:
+    """Raises a ValueError naming ``owner`` for sizes no plan can use (all must be static ints).
+
+    Examples:
+      >>> check_planning_args("cem_plan", 10, 5, 100, 10)
+      >>> check_planning_args("cem_plan", 10, 5, 100, 200)
+      Traceback (most recent call last):
+      ...
+      ValueError: cem_plan: top_k=200 is larger than num_candidates=100; pass top_k <= num_candidates.
+    """
+    for name, value in (("planning_horizon", horizon), ("optim_steps", optim_steps),
+                        ("num_candidates", num_candidates), ("top_k", top_k)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{owner}: {name} must be a Python int, got {value!r}.")
+        if value < 1:
+            raise ValueError(f"{owner}: {name} must be at least 1, got {value}.")
+    if top_k > num_candidates:
+        raise ValueError(
+            f"{owner}: top_k={top_k} is larger than num_candidates={num_candidates}; "
+            "pass top_k <= num_candidates."
+        )
+
+
+def mask_post_done_reward(rewards: ArrayLike, dones: ArrayLike) -> jax.Array:
+    """Zeroes the rewards after the first done along the last (time) axis, as TorchRL 0.14.1.
+
+    The reward at the first done step itself is kept: it is the transition into the terminal state.
+
+    Args:
+      rewards: ``[..., H]``.
+      dones: boolean, ``[..., H]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> mask_post_done_reward(jnp.ones(4), jnp.array([False, True, False, True])).tolist()
+      [1.0, 1.0, 0.0, 0.0]
+    """
+    rewards, dones = jnp.asarray(rewards), jnp.asarray(dones, bool)
+    done_before = jnp.cumsum(dones, axis=-1) - dones > 0  # TorchRL: cumsum(done) > done
+    return jnp.where(done_before, jnp.zeros_like(rewards), rewards)
+
+
+def discounted_plan_return(rewards: ArrayLike, dones: ArrayLike, tail_value: ArrayLike | None = None,
+                           discount: float = 1.0) -> jax.Array:
+    """``sum_t discount**t * r_t (masked after the first done) + discount**H * V(s_H)``.
+
+    The tail value (TD-MPC) counts only when no step of the sequence was done.
+
+    Args:
+      rewards: ``[..., H]``; dones: boolean ``[..., H]``; tail_value: ``[...]`` or None.
+      discount: the per-step discount; 1.0 sums the rewards as TorchRL does.
+
+    Returns:
+      ``[...]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> r, d = jnp.ones(3), jnp.zeros(3, bool)
+      >>> float(discounted_plan_return(r, d, jnp.float32(10.0), discount=0.5))
+      3.0
+    """
+    rewards, dones = jnp.asarray(rewards), jnp.asarray(dones, bool)
+    horizon = rewards.shape[-1]
+    weights = jnp.asarray(discount, rewards.dtype) ** jnp.arange(horizon, dtype=rewards.dtype)
+    value = mask_post_done_reward(rewards, dones) @ weights
+    if tail_value is not None:
+        alive = ~jnp.any(dones, axis=-1)
+        tail = jnp.asarray(discount, rewards.dtype) ** horizon * jnp.asarray(tail_value, rewards.dtype)
+        value = value + jnp.where(alive, tail, jnp.zeros_like(tail))
+    return value
+
+
+def _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner: str) -> Callable:
+    """One ``(state, action) -> (next_state, reward, done)`` from either form of the model."""
+    if step_fn is not None:
+        if dynamics_fn is not None or reward_fn is not None or done_fn is not None:
+            raise ValueError(f"{owner}: pass either step_fn or dynamics_fn/reward_fn/done_fn, not both.")
+        return step_fn
+    if dynamics_fn is None or reward_fn is None:
+        raise ValueError(f"{owner}: the model needs dynamics_fn and reward_fn (or one step_fn).")
+
+    def step(state, action):
+        next_state = dynamics_fn(state, action)
+        reward = reward_fn(state, action, next_state)
+        done = jnp.zeros((), bool) if done_fn is None else done_fn(state, action, next_state)
+        return next_state, reward, done
+
+    return step
+
+
+def plan_rollout(init_state: Any, actions: ArrayLike, step: Callable) -> tuple[jax.Array, jax.Array, Any]:
+    """Rolls one state out under every candidate sequence: vmapped candidates, scanned horizon.
+
+    Args:
+      init_state: one state (any pytree), shared by the candidates.
+      actions: ``[C, H, *A]``.
+      step: ``(state, action) -> (next_state, reward, done)``; reward and done are scalars.
+
+    Returns:
+      ``(rewards [C, H], dones [C, H] bool, next_states)``, ``next_states`` with leaves
+      ``[C, H, ...]``. Unused outputs cost nothing under ``jit`` (the scan drops them).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> step = lambda s, a: (s + a, -(s + a) ** 2, s + a > 1.5)
+      >>> r, d, s = plan_rollout(jnp.float32(0.0), jnp.ones((2, 3)), step)
+      >>> r.tolist(), d.tolist()
+      ([[-1.0, -4.0, -9.0], [-1.0, -4.0, -9.0]], [[False, True, True], [False, True, True]])
+    """
+
+    def one(seq):
+        def body(state, action):
+            next_state, reward, done = step(state, action)
+            return next_state, (jnp.reshape(reward, ()), jnp.reshape(done, ()).astype(bool), next_state)
+
+        _, out = jax.lax.scan(body, init_state, seq)
+        return out
+
+    return jax.vmap(one)(jnp.asarray(actions))
+
+
+def shift_plan(mean: ArrayLike, fill: str | ArrayLike = "zero") -> jax.Array:
+    """Shifts a plan one step forward in time, to warm-start the next plan in a closed loop.
+
+    Args:
+      mean: one plan, ``[H, *A]`` (vmap for a batch of plans).
+      fill: the new last step: ``"zero"`` (the prior mean, as TD-MPC), ``"last"`` (repeat the old
+        last step) or an array of shape ``[*A]``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> shift_plan(jnp.array([1.0, 2.0, 3.0])).tolist()
+      [2.0, 3.0, 0.0]
+      >>> shift_plan(jnp.array([1.0, 2.0, 3.0]), fill="last").tolist()
+      [2.0, 3.0, 3.0]
+    """
+    mean = jnp.asarray(mean)
+    if mean.ndim < 1:
+        raise ValueError(f"shift_plan: the plan needs a time axis first, got shape {mean.shape}.")
+    if isinstance(fill, str):
+        if fill not in ("zero", "last"):
+            raise ValueError(f"shift_plan: fill must be 'zero', 'last' or an array, got {fill!r}.")
+        last = jnp.zeros_like(mean[-1]) if fill == "zero" else mean[-1]
+    else:
+        last = jnp.asarray(fill, mean.dtype)
+        if last.shape != mean.shape[1:]:
+            raise ValueError(f"shift_plan: fill has shape {last.shape}, expected one step {mean.shape[1:]}.")
+    return jnp.concatenate([mean[1:], last[None]], axis=0)
+
+
+def _initial(init_mean, init_std, horizon: int, action_shape, dtype, owner: str):
+    if init_mean is None:
+        if action_shape is None:
+            raise ValueError(f"{owner}: pass action_shape, or an init_mean of shape [horizon, *action_shape].")
+        mean = jnp.zeros((horizon, *action_shape), dtype)
+    else:
+        mean = jnp.asarray(init_mean, dtype)
+        if mean.ndim < 1 or mean.shape[0] != horizon or (action_shape is not None and mean.shape[1:] != tuple(action_shape)):
+            expected = "[horizon, *A]" if action_shape is None else (horizon, *action_shape)
+            raise ValueError(f"{owner}: init_mean has shape {mean.shape}, expected {expected} with horizon={horizon}.")
+    if isinstance(init_std, Real) and not init_std > 0:
+        raise ValueError(f"{owner}: init_std must be positive, got {init_std}.")
+    std = jnp.broadcast_to(jnp.asarray(init_std, dtype), mean.shape)
+    return mean, std
+
+
+def _projection(action_low, action_high, project_fn, owner: str) -> Callable:
+    if project_fn is not None:
+        if action_low is not None or action_high is not None:
+            raise ValueError(f"{owner}: pass either project_fn or action_low/action_high, not both.")
+        return project_fn
+    if action_low is None and action_high is None:
+        return lambda a: a
+    low = -jnp.inf if action_low is None else action_low
+    high = jnp.inf if action_high is None else action_high
+    return lambda a: jnp.clip(a, jnp.broadcast_to(jnp.asarray(low, a.dtype), a.shape),
+                              jnp.broadcast_to(jnp.asarray(high, a.dtype), a.shape))
+
+
+def _optimise(key, init_state, step, score, refit, *, horizon, optim_steps, num_candidates, top_k,
+              project, mean, std, min_std) -> PlanResult:
+    """The loop both planners share: sample, project, roll out, score, keep the top k, refit."""
+
+    def iteration(carry, key):
+        mean, std = carry
+        noise = jax.random.normal(key, (num_candidates, *mean.shape), mean.dtype)
+        actions = project(mean[None] + std[None] * noise)
+        values = score(*plan_rollout(init_state, actions, step))
+        top_values, index = jax.lax.top_k(values, top_k)
+        mean, std = refit(top_values, actions[index])
+        if min_std:
+            std = jnp.maximum(std, jnp.asarray(min_std, std.dtype))
+        return (mean, std), None
+
+    (mean, std), _ = jax.lax.scan(iteration, (mean, std), jax.random.split(key, optim_steps))
+    return PlanResult(mean[0], mean, std)
+
+
+def _default_score(value_fn, discount) -> Callable:
+    def score(rewards, dones, next_states):
+        tail = None
+        if value_fn is not None:
+            final = jax.tree.map(lambda x: x[:, -1], next_states)
+            tail = jnp.reshape(jax.vmap(value_fn)(final), rewards.shape[:1])
+        return discounted_plan_return(rewards, dones, tail, discount)
+
+    return score
+
+
+def cem_plan(
+    key: jax.Array,
+    init_state: Any,
+    dynamics_fn: Callable | None = None,
+    reward_fn: Callable | None = None,
+    *,
+    horizon: int,
+    optim_steps: int,
+    num_candidates: int,
+    top_k: int,
+    action_shape: tuple[int, ...] | None = None,
+    action_low: ArrayLike | None = None,
+    action_high: ArrayLike | None = None,
+    project_fn: Callable | None = None,
+    init_mean: ArrayLike | None = None,
+    init_std: ArrayLike = 1.0,
+    min_std: float = 0.0,
+    done_fn: Callable | None = None,
+    value_fn: Callable | None = None,
+    step_fn: Callable | None = None,
+    discount: float = 1.0,
+    dtype: Any = jnp.float32,
+) -> PlanResult:
+    """Cross-entropy method planning (Rubinstein 1999; PETS, Chua et al. 2018): TorchRL's CEM loop.
+
+    Each of ``optim_steps`` iterations draws ``num_candidates`` sequences ``mean + std * N(0, I)``,
+    projects them (clip to ``[action_low, action_high]`` or ``project_fn``), scores each by its
+    return (`discounted_plan_return`, rewards after the first done zeroed, plus
+    ``discount**H * value_fn(s_H)`` if given), and sets ``mean``/``std`` to the mean and std of the
+    ``top_k`` best. The std is TorchRL's unbiased one for ``top_k > 1``, and 0 for ``top_k = 1``
+    (TorchRL: NaN); ``min_std`` floors it.
+
+    Args:
+      key: a PRNG key; the same key gives the same plan.
+      init_state: one state (any pytree); vmap for a batch.
+      dynamics_fn, reward_fn, done_fn, value_fn, step_fn: the model (module docstring).
+      horizon, optim_steps, num_candidates, top_k: static sizes; ``1 <= top_k <= num_candidates``.
+      action_shape: ``A``; may be omitted when ``init_mean`` is given.
+      action_low, action_high / project_fn: how candidates are kept valid.
+      init_mean: ``[H, *A]``, default zeros (TorchRL); the shifted previous mean warm-starts.
+      init_std: scalar or ``[H, *A]``, default 1.0 (TorchRL).
+      min_std: floor of the refitted std, default 0.
+      discount: per-step discount, default 1.0 (TorchRL sums rewards).
+      dtype: the actions' dtype.
+
+    Returns:
+      A `PlanResult` ``(action [*A], mean [H, *A], std [H, *A])``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> # a point that should reach 1.0: reward -(s' - 1)^2
+      >>> plan = cem_plan(jax.random.key(0), jnp.float32(0.0), lambda s, a: s + a,
+      ...                 lambda s, a, s2: -(s2 - 1.0) ** 2, horizon=3, optim_steps=5,
+      ...                 num_candidates=200, top_k=20, action_shape=())
+      >>> plan.mean.shape, abs(float(plan.action) - 1.0) < 0.2
+      ((3,), True)
+    """
+    owner = "cem_plan"
+    check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
+    step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
+    mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
+    ddof = 1 if top_k > 1 else 0  # one elite has no spread: 0, where TorchRL's N - 1 gives NaN
+
+    def refit(_, elites):
+        return jnp.mean(elites, axis=0), jnp.std(elites, axis=0, ddof=ddof)
+
+    return _optimise(key, init_state, step, _default_score(value_fn, discount), refit, horizon=horizon,
+                     optim_steps=optim_steps, num_candidates=num_candidates, top_k=top_k,
+                     project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
+                     min_std=min_std)
+
+
+def mppi_plan(
+    key: jax.Array,
+    init_state: Any,
+    dynamics_fn: Callable | None = None,
+    reward_fn: Callable | None = None,
+    *,
+    horizon: int,
+    optim_steps: int,
+    num_candidates: int,
+    top_k: int,
+    temperature: ArrayLike = 1.0,
+    advantage_fn: Callable | None = None,
+    action_shape: tuple[int, ...] | None = None,
+    action_low: ArrayLike | None = None,
+    action_high: ArrayLike | None = None,
+    project_fn: Callable | None = None,
+    init_mean: ArrayLike | None = None,
+    init_std: ArrayLike = 1.0,
+    min_std: float = 0.0,
+    done_fn: Callable | None = None,
+    value_fn: Callable | None = None,
+    step_fn: Callable | None = None,
+    discount: float = 1.0,
+    dtype: Any = jnp.float32,
+) -> PlanResult:
+    """Model predictive path integral planning (Williams et al., 2017): TorchRL's MPPI loop.
+
+    As `cem_plan`, but the ``top_k`` elites are averaged with weights ``softmax(temperature *
+    value)``: TorchRL's meaning of ``temperature`` (it multiplies the value, an inverse
+    temperature: larger is greedier), computed with the maximum subtracted, so values of 1e4 do
+    not overflow where TorchRL's ``exp`` gives inf/NaN. The std is the weighted (biased) std.
+
+    Args:
+      temperature: multiplies the values before the softmax; positive.
+      advantage_fn: ``(rewards [H], dones [H], next_states) -> value`` of one candidate (rewards
+        already zeroed after the first done, as TorchRL writes them back before its advantage
+        module); default the discounted return plus the ``value_fn`` tail, as `cem_plan` scores.
+      the rest: as `cem_plan`.
+
+    Returns:
+      A `PlanResult`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> plan = mppi_plan(jax.random.key(0), jnp.float32(0.0), lambda s, a: s + a,
+      ...                  lambda s, a, s2: -(s2 - 1.0) ** 2, horizon=3, optim_steps=5,
+      ...                  num_candidates=200, top_k=20, temperature=10.0, action_shape=())
+      >>> abs(float(plan.action) - 1.0) < 0.2
+      True
+    """
+    owner = "mppi_plan"
+    check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
+    if isinstance(temperature, Real) and not temperature > 0:
+        raise ValueError(f"{owner}: temperature must be positive, got {temperature}.")
+    step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
+    mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
+    if advantage_fn is None:
+        score = _default_score(value_fn, discount)
+    else:
+        def score(rewards, dones, next_states):
+            values = jax.vmap(advantage_fn)(mask_post_done_reward(rewards, dones), dones, next_states)
+            return jnp.reshape(values, rewards.shape[:1])
+
+    def refit(values, elites):
+        weights = jax.nn.softmax(jnp.asarray(temperature, values.dtype) * values)  # max subtracted
+        new_mean = jnp.tensordot(weights.astype(elites.dtype), elites, axes=1)
+        var = jnp.tensordot(weights.astype(elites.dtype), (elites - new_mean[None]) ** 2, axes=1)
+        return new_mean, jnp.sqrt(var)
+
+    return _optimise(key, init_state, step, score, refit, horizon=horizon, optim_steps=optim_steps,
+                     num_candidates=num_candidates, top_k=top_k,
+                     project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
+                     min_std=min_std)

@@ -1,0 +1,164 @@
+"""`MPCPlannerBase`: the key-based shell shared by the CEM and MPPI planners.
+
+TorchRL's planners wrap an environment and roll it out in Python; here the model to plan over is
+pure functions of one state (`jaxrl_modules.functional.planning`), and the module only reads the
+state from the TensorDict, vmaps the functional planner over the batch, projects the first action
+onto the spec and writes it. Randomness comes from the ``"planning"`` RNG stream.
+
+Warm start (``warm_start=True``): the final mean plan of each environment is written under
+``"_planner_mean"`` (``[*B, H, *A]``); the next call shifts it one step (`shift_plan`) and starts
+from it, except where ``is_init`` is True, which restarts from TorchRL's zero mean.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl_modules.data.tensor_spec import TensorSpec
+from jaxrl_modules.data.tensordict import TensorDict
+from jaxrl_modules.exploration_type import ExplorationType
+from jaxrl_modules.functional import planning as F
+from jaxrl_modules.rng import PLANNING
+from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
+
+__all__ = ["MPCPlannerBase", "PLAN_KEY"]
+
+PLAN_KEY = "_planner_mean"
+"""Where a warm-starting planner keeps each environment's last mean plan, ``[*B, H, *A]``."""
+
+
+class MPCPlannerBase(TensorDictModuleBase):
+    """Base of the MPC planners: TorchRL's ``MPCPlannerBase``, over pure model functions.
+
+    Subclasses implement ``plan(key, state, init_mean) -> PlanResult`` for one state.
+
+    Args:
+      action_spec: the action's spec (continuous; TorchRL takes it from ``env.action_spec``).
+        Candidates and the returned action are projected onto it.
+      planning_horizon, optim_steps, num_candidates, top_k: as TorchRL; ``top_k <= num_candidates``.
+      dynamics_fn, reward_fn, done_fn, value_fn, step_fn: the model, pure functions of one
+        (unbatched) state: ``dynamics_fn(state, action) -> next_state``, ``reward_fn(state,
+        action, next_state) -> scalar``, optional ``done_fn(...) -> bool`` and ``value_fn(state)``
+        for the tail (TD-MPC); or one ``step_fn(state, action) -> (next_state, reward, done)``,
+        such as an environment's pure step. For a learned model, close over its parameters
+        (``functools.partial(net.apply, params)``) inside the jitted function.
+      observation_key: where the state is read (an array or a nested TensorDict), default
+        ``"observation"``.
+      action_key: where the action is written, default ``"action"``.
+      warm_start: start each plan from the shifted previous one (kept under ``"_planner_mean"``).
+      is_init_key: the reset flag, ``[*B]`` or ``[*B, 1]``; needed once a plan is carried.
+      init_std, min_std, discount: see `jaxrl_modules.functional.cem_plan`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxrl_modules import Bounded, TensorDict
+      >>> from jaxrl_modules.planners import CEMPlanner
+      >>> planner = CEMPlanner(
+      ...     action_spec=Bounded(-1.0, 1.0, shape=(1,)), planning_horizon=3, optim_steps=2,
+      ...     num_candidates=32, top_k=4, dynamics_fn=lambda s, a: s + a,
+      ...     reward_fn=lambda s, a, s2: -jnp.sum(s2 ** 2), warm_start=True)
+      >>> td = TensorDict({"observation": jnp.ones((2, 1)), "is_init": jnp.ones(2, bool)}, [2])
+      >>> out = planner.apply({}, td, rngs={"planning": jax.random.key(0)})
+      >>> out["_planner_mean"].shape  # carried to the next call, shifted, unless is_init
+      (2, 3, 1)
+    """
+
+    action_spec: Any = None
+    planning_horizon: int = 10
+    optim_steps: int = 5
+    num_candidates: int = 100
+    top_k: int = 10
+    dynamics_fn: Any = None
+    reward_fn: Any = None
+    done_fn: Any = None
+    value_fn: Any = None
+    step_fn: Any = None
+    observation_key: Any = "observation"
+    action_key: Any = "action"
+    warm_start: bool = False
+    is_init_key: Any = "is_init"
+    init_std: float = 1.0
+    min_std: float = 0.0
+    discount: float = 1.0
+
+    plan_key = PLAN_KEY
+
+    def __post_init__(self) -> None:
+        name = self._name()
+        spec = self.action_spec
+        if not isinstance(spec, TensorSpec) or not jnp.issubdtype(spec.dtype, jnp.floating):
+            raise ValueError(f"{name}: action_spec must be a continuous (float) spec, got {spec!r}.")
+        F.check_planning_args(name, self.planning_horizon, self.optim_steps, self.num_candidates, self.top_k)
+        model = (self.dynamics_fn, self.reward_fn, self.done_fn)
+        if self.step_fn is not None and any(f is not None for f in model):
+            raise ValueError(f"{name}: pass either step_fn or dynamics_fn/reward_fn/done_fn, not both.")
+        if self.step_fn is None and (self.dynamics_fn is None or self.reward_fn is None):
+            raise ValueError(f"{name}: the model needs dynamics_fn and reward_fn (or one step_fn).")
+        for field in ("observation_key", "action_key", "is_init_key"):
+            object.__setattr__(self, field, Keys(getattr(self, field))[0])
+        super().__post_init__()
+
+    @property
+    def in_keys(self) -> Keys:
+        return Keys([self.observation_key, self.is_init_key] if self.warm_start else [self.observation_key])
+
+    @property
+    def out_keys(self) -> Keys:
+        return Keys([self.action_key, self.plan_key] if self.warm_start else [self.action_key])
+
+    def plan(self, key: jax.Array, state: Any, init_mean: jax.Array) -> F.PlanResult:
+        """Plans for one state from ``init_mean`` (``[H, *A]``)."""
+        raise NotImplementedError
+
+    def _model(self) -> dict[str, Any]:
+        """The keyword arguments the functional planners share."""
+        return dict(
+            dynamics_fn=self.dynamics_fn, reward_fn=self.reward_fn, done_fn=self.done_fn,
+            value_fn=self.value_fn, step_fn=self.step_fn, horizon=self.planning_horizon,
+            optim_steps=self.optim_steps, num_candidates=self.num_candidates, top_k=self.top_k,
+            project_fn=self.action_spec.project, init_std=self.init_std, min_std=self.min_std,
+            discount=self.discount, dtype=self.action_spec.dtype,
+        )
+
+    def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
+        state = self._read(td, self.observation_key)
+        batch = tuple(td.batch_size)
+        plan_shape = (*batch, self.planning_horizon, *self.action_spec.shape)
+        init_mean = jnp.zeros(plan_shape, self.action_spec.dtype)
+        if self.warm_start and self.plan_key in td:
+            init_mean = self._warm_mean(td, batch, plan_shape)
+        plan = self.plan
+        for _ in batch:  # one vmap per batch dim: every environment plans on its own
+            plan = jax.vmap(plan)
+        key = self.make_rng(PLANNING)
+        keys = jax.random.split(key, math.prod(batch)).reshape(batch) if batch else key
+        result = plan(keys, state, init_mean)
+        td = self._write(td, self.action_key, self.action_spec.project(result.action))
+        return td.set(self.plan_key, result.mean) if self.warm_start else td
+
+    def _warm_mean(self, td: TensorDict, batch: tuple[int, ...], plan_shape: tuple[int, ...]) -> jax.Array:
+        previous = jnp.asarray(td.get(self.plan_key), self.action_spec.dtype)
+        if previous.shape != plan_shape:
+            raise ValueError(
+                f"{self._name()}: {self.plan_key!r} has shape {previous.shape}, expected {plan_shape} "
+                "([*batch, planning_horizon, *action_spec.shape])."
+            )
+        if self.is_init_key not in td:
+            raise KeyError(
+                f"{self._name()}: the TensorDict carries a plan ({self.plan_key!r}) but no "
+                f"{self.is_init_key!r} entry, so it cannot tell where an episode restarts. Add a "
+                f"boolean {self.is_init_key!r} of shape {batch} or {(*batch, 1)}."
+            )
+        is_init = jnp.asarray(td.get(self.is_init_key), bool)
+        if is_init.size != math.prod(batch):
+            raise ValueError(
+                f"{self._name()}: {self.is_init_key!r} has shape {is_init.shape}, expected {batch} "
+                f"or {(*batch, 1)}."
+            )
+        shifted = jax.vmap(F.shift_plan)(previous.reshape(-1, *plan_shape[len(batch):])).reshape(plan_shape)
+        restart = jnp.broadcast_to(is_init.reshape(batch + (1,) * (len(plan_shape) - len(batch))), plan_shape)
+        return jnp.where(restart, jnp.zeros_like(shifted), shifted)

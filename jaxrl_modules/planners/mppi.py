@@ -1,0 +1,53 @@
+"""`MPPIPlanner`: model predictive path integral control (Williams et al., 2017)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from jaxrl_modules.functional import planning as F
+from jaxrl_modules.planners.common import MPCPlannerBase
+
+__all__ = ["MPPIPlanner"]
+
+
+class MPPIPlanner(MPCPlannerBase):
+    """TorchRL's ``MPPIPlanner`` over pure model functions (`jaxrl_modules.functional.mppi_plan`).
+
+    As `CEMPlanner`, but the ``top_k`` elites are averaged with weights ``softmax(temperature *
+    value)``, computed with the maximum subtracted (TorchRL's ``exp`` overflows for large values).
+
+    Args:
+      advantage_module: ``(rewards [H], dones [H], next_states) -> value`` of one candidate
+        sequence (TorchRL: a value-estimator module writing ``"advantage"``); the rewards come
+        zeroed after the first done. Default (None): the discounted return plus the
+        ``value_fn`` tail.
+      temperature: multiplies the values (TorchRL's meaning: an inverse temperature); positive.
+      the rest: see `MPCPlannerBase`; pass them by keyword.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxrl_modules import Bounded, TensorDict
+      >>> from jaxrl_modules.planners import MPPIPlanner
+      >>> planner = MPPIPlanner(
+      ...     action_spec=Bounded(-1.0, 1.0, shape=(1,)), planning_horizon=3, optim_steps=3,
+      ...     num_candidates=64, top_k=8, temperature=10.0, dynamics_fn=lambda s, a: s + a,
+      ...     reward_fn=lambda s, a, s2: -jnp.sum((s2 - 1.0) ** 2))
+      >>> td = TensorDict({"observation": jnp.zeros((4, 1))}, batch_size=[4])
+      >>> out = planner.apply({}, td, rngs={"planning": jax.random.key(0)})
+      >>> bool((out["action"] > 0.5).all())
+      True
+    """
+
+    advantage_module: Any = None
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"MPPIPlanner: temperature must be positive, got {self.temperature}.")
+        super().__post_init__()
+
+    def plan(self, key: jax.Array, state: Any, init_mean: jax.Array) -> F.PlanResult:
+        return F.mppi_plan(key, state, init_mean=init_mean, temperature=self.temperature,
+                           advantage_fn=self.advantage_module, **self._model())

@@ -1,0 +1,194 @@
+"""MPC planners: the CEM / MPPI inner loops (functional) and the key-based planner modules."""
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gymnax.environments.classic_control.pendulum import EnvState
+
+from jaxrl_modules import Bounded, TensorDict
+from jaxrl_modules.functional import planning as F
+from jaxrl_modules.planners import PLAN_KEY, CEMPlanner, MPPIPlanner
+
+B, H, C, K, I = 3, 4, 32, 4, 2  # shared shapes keep XLA compilations few
+SPEC = Bounded(-1.0, 1.0, shape=(1,))
+
+
+def _dynamics(s, a):
+    return s + a
+
+
+def _reward(s, a, s2):
+    return -jnp.sum((s2 - 0.5) ** 2)
+
+
+SIZES = dict(horizon=H, optim_steps=I, num_candidates=C, top_k=K)
+CEM = jax.jit(lambda key, s: F.cem_plan(key, s, _dynamics, _reward, action_shape=(1,), action_low=-1.0,
+                                        action_high=1.0, **SIZES))
+PLANNERS = {
+    "cem": CEMPlanner(action_spec=SPEC, planning_horizon=H, optim_steps=I, num_candidates=C, top_k=K,
+                      dynamics_fn=_dynamics, reward_fn=_reward, warm_start=True),
+    "mppi": MPPIPlanner(action_spec=SPEC, planning_horizon=H, optim_steps=I, num_candidates=C, top_k=K,
+                        temperature=5.0, dynamics_fn=_dynamics, reward_fn=_reward, warm_start=True),
+}
+APPLY = {name: jax.jit(lambda td, key, p=p: p.apply({}, td, rngs={"planning": key})) for name, p in PLANNERS.items()}
+
+
+def _td(states, is_init=True):
+    return TensorDict({"observation": jnp.asarray(states), "is_init": jnp.full((len(states),), is_init)},
+                      batch_size=[len(states)])
+
+
+STATES = np.array([[-1.5], [2.0], [-0.8]], np.float32)  # far from the goal 0.5: the direction is clear
+
+
+def test_cem_same_key_same_plan_jit_equals_eager_and_moves_towards_goal():
+    key = jax.random.key(0)
+    a, b = CEM(key, STATES[0]), CEM(key, STATES[0])
+    np.testing.assert_array_equal(np.asarray(a.mean), np.asarray(b.mean))
+    eager = F.cem_plan(key, STATES[0], _dynamics, _reward, action_shape=(1,), action_low=-1.0, action_high=1.0, **SIZES)
+    np.testing.assert_allclose(np.asarray(eager.mean), np.asarray(a.mean), atol=1e-5)
+    assert not np.array_equal(np.asarray(CEM(jax.random.key(1), STATES[0]).mean), np.asarray(a.mean))
+    assert a.action.shape == (1,) and a.mean.shape == a.std.shape == (H, 1)
+    assert np.all(np.abs(np.asarray(a.mean)) <= 1.0)  # projected candidates stay in bounds
+    assert np.sign(float(a.action[0])) == np.sign(0.5 - STATES[0, 0])
+
+
+def test_cem_vmap_over_states_equals_a_loop():
+    keys = jax.random.split(jax.random.key(2), B)
+    batched = jax.jit(jax.vmap(CEM))(keys, STATES)
+    for i in range(B):
+        np.testing.assert_allclose(np.asarray(batched.mean[i]), np.asarray(CEM(keys[i], STATES[i]).mean), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_planner_modules_batch_jit_and_same_key(name):
+    td, key = _td(STATES), jax.random.key(3)
+    out = APPLY[name](td, key)
+    assert out["action"].shape == (B, 1) and out[PLAN_KEY].shape == (B, H, 1)
+    np.testing.assert_array_equal(np.asarray(APPLY[name](td, key)["action"]), np.asarray(out["action"]))
+    eager = PLANNERS[name].apply({}, td, rngs={"planning": key})
+    np.testing.assert_allclose(np.asarray(eager["action"]), np.asarray(out["action"]), atol=1e-5)
+    # every environment's plan ends nearer 0.5 than it starts
+    reached = STATES + np.asarray(out[PLAN_KEY]).sum(axis=1)
+    assert np.all(np.abs(reached - 0.5) < np.abs(STATES - 0.5))
+    # tensor call form: one unbatched state
+    action, plan = PLANNERS[name].apply({}, STATES[0], jnp.array(True), rngs={"planning": key})
+    assert action.shape == (1,) and plan.shape == (H, 1)
+
+
+def test_warm_start_shifts_the_previous_plan_and_is_init_restarts():
+    mean = jnp.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(np.asarray(F.shift_plan(mean)), [[2, 3], [4, 5], [0, 0]])
+    np.testing.assert_array_equal(np.asarray(F.shift_plan(mean, "last")), [[2, 3], [4, 5], [4, 5]])
+    np.testing.assert_array_equal(np.asarray(F.shift_plan(mean, jnp.array([7.0, 8.0]))[-1]), [7, 8])
+    key = jax.random.key(4)
+    fresh = APPLY["cem"](_td(STATES), key)
+    carried = fresh.set(PLAN_KEY, jnp.full((B, H, 1), 0.9)).set("is_init", jnp.array([True, False, False]))
+    out = APPLY["cem"](carried, key)
+    # the restarted environment plans exactly as a fresh one; the others start elsewhere
+    np.testing.assert_allclose(np.asarray(out["action"][0]), np.asarray(fresh["action"][0]), atol=1e-6)
+    assert not np.allclose(np.asarray(out["action"][1:]), np.asarray(fresh["action"][1:]))
+    with pytest.raises(KeyError, match="is_init"):
+        PLANNERS["cem"].apply({}, carried.exclude("is_init"), rngs={"planning": key})
+
+
+def test_top_k_one_is_finite_where_torchrl_gives_nan():
+    plan = F.cem_plan(jax.random.key(5), STATES[0], _dynamics, _reward, action_shape=(1,), horizon=H,
+                      optim_steps=I, num_candidates=C, top_k=1)
+    assert np.all(np.isfinite(np.asarray(plan.mean))) and np.all(np.asarray(plan.std) == 0.0)
+    floored = F.cem_plan(jax.random.key(5), STATES[0], _dynamics, _reward, action_shape=(1,), horizon=H,
+                         optim_steps=I, num_candidates=C, top_k=1, min_std=0.1)
+    np.testing.assert_allclose(np.asarray(floored.std), 0.1)
+
+
+def test_mppi_huge_values_do_not_overflow_and_match_a_float64_reference():
+    key, scale, temperature = jax.random.key(6), 1e4, 1.0
+    # values scale * (1 + sum of the actions), about 1e4 +- 5: exp overflows float32 without the max shift
+    advantage = lambda rewards, dones, states: scale * (1.0 + jnp.sum(states))  # noqa: E731
+    plan = F.mppi_plan(key, jnp.zeros(()), lambda s, a: a, lambda s, a, s2: 0.0, horizon=H, optim_steps=1,
+                       num_candidates=C, top_k=C, temperature=temperature, advantage_fn=advantage,
+                       action_shape=(), init_std=1e-4)
+    # the same candidates, drawn as the loop draws them (one iteration: the first split key)
+    actions = 1e-4 * np.asarray(jax.random.normal(jax.random.split(key, 1)[0], (C, H)), np.float64)
+    values = temperature * scale * (1.0 + actions.sum(axis=1))
+    with np.errstate(over="ignore"):  # TorchRL's exp(temperature * value) overflows here
+        assert np.isinf(np.exp(np.float32(values.max())))
+    w = np.exp(values - values.max())
+    w /= w.sum()
+    assert w.max() < 0.9  # several candidates share the weight: the mean is not just the best one
+    mean = w @ actions
+    np.testing.assert_allclose(np.asarray(plan.mean), mean, rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(plan.std), np.sqrt(w @ (actions - mean) ** 2), rtol=1e-3, atol=1e-8)
+
+
+def test_rewards_after_done_are_masked_and_the_tail_only_counts_when_alive():
+    rewards = jnp.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]])
+    dones = jnp.array([[False, True, False, True], [False, False, False, False]])
+    np.testing.assert_array_equal(np.asarray(F.mask_post_done_reward(rewards, dones)), [[1, 2, 0, 0], [1, 2, 3, 4]])
+    got = F.discounted_plan_return(rewards, dones, jnp.array([100.0, 100.0]), discount=0.5)
+    np.testing.assert_allclose(np.asarray(got), [1 + 0.5 * 2, 1 + 1 + 0.75 + 0.5 + 0.0625 * 100])
+    # a model that pays 10 per step once "done" (s > 0.5): the planner must not chase those rewards
+    step = lambda s, a: (s + a, jnp.where(s + a > 0.5, 10.0, -jnp.abs(a)), s + a > 0.5)  # noqa: E731
+    rewards, dones, _ = F.plan_rollout(jnp.float32(0.0), jnp.full((1, H), 0.6), step)
+    assert float(F.discounted_plan_return(rewards, dones)[0]) == pytest.approx(10.0)
+
+
+def test_bad_sizes_give_clear_errors():
+    kw = dict(action_shape=(1,), optim_steps=I, num_candidates=C)
+    with pytest.raises(ValueError, match="top_k=40 is larger than num_candidates=32"):
+        F.cem_plan(jax.random.key(0), STATES[0], _dynamics, _reward, horizon=H, top_k=40, **kw)
+    with pytest.raises(ValueError, match="planning_horizon must be at least 1, got 0"):
+        F.mppi_plan(jax.random.key(0), STATES[0], _dynamics, _reward, horizon=0, top_k=K, **kw)
+    with pytest.raises(ValueError, match="CEMPlanner: top_k=40 is larger"):
+        CEMPlanner(action_spec=SPEC, planning_horizon=H, num_candidates=C, top_k=40, dynamics_fn=_dynamics,
+                   reward_fn=_reward)
+    with pytest.raises(ValueError, match="MPPIPlanner: planning_horizon must be at least 1"):
+        MPPIPlanner(action_spec=SPEC, planning_horizon=0, dynamics_fn=_dynamics, reward_fn=_reward)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        MPPIPlanner(action_spec=SPEC, temperature=0.0, dynamics_fn=_dynamics, reward_fn=_reward)
+    with pytest.raises(ValueError, match="needs dynamics_fn and reward_fn"):
+        CEMPlanner(action_spec=SPEC, dynamics_fn=_dynamics)
+
+
+# ------------------------------------------------------------ closed loop on the true Pendulum-v1
+
+ENV, ENV_PARAMS = gymnax.make("Pendulum-v1")
+
+
+def _pendulum_step(obs, action):
+    """The true dynamics, on the observation (cos, sin, theta_dot)."""
+    state = EnvState(theta=jnp.arctan2(obs[1], obs[0]), theta_dot=obs[2], last_u=jnp.float32(0.0), time=0)
+    next_obs, _, reward, _, _ = ENV.step_env(jax.random.key(0), state, action, ENV_PARAMS)
+    return next_obs, reward, jnp.zeros((), bool)
+
+
+def closed_loop(planner, episodes, steps, seed):
+    """Episode returns ``[episodes]`` and angles ``[steps, episodes]``: plan, act, warm-start."""
+    obs, states = jax.vmap(ENV.reset_env, in_axes=(0, None))(jax.random.split(jax.random.key(seed), episodes),
+                                                             ENV_PARAMS)
+    td = TensorDict({"observation": obs, "is_init": jnp.ones((episodes,), bool), "action": jnp.zeros((episodes, 1)),
+                     PLAN_KEY: jnp.zeros((episodes, planner.planning_horizon, 1))}, batch_size=[episodes])
+
+    def body(carry, key):
+        td, states = carry
+        td = planner.apply({}, td, rngs={"planning": key})
+        obs, states, reward, _, _ = jax.vmap(ENV.step_env, in_axes=(None, 0, 0, None))(key, states, td["action"],
+                                                                                        ENV_PARAMS)
+        return (td.set("observation", obs).set("is_init", jnp.zeros((episodes,), bool)), states), (reward, states.theta)
+
+    _, (rewards, theta) = jax.lax.scan(body, (td, states), jax.random.split(jax.random.key(seed + 1), steps))
+    return rewards.sum(0), theta
+
+
+@pytest.mark.parametrize("cls", [CEMPlanner, MPPIPlanner])
+def test_pendulum_swing_up_and_hold(cls):
+    # The README's figure runs 5 x 200 steps with 500 candidates and horizon 30; this is the short
+    # version: 2 episodes from seed 1 (one starts 2.6 rad from upright), 100 steps.
+    planner = cls(action_spec=Bounded(-2.0, 2.0, shape=(1,)), planning_horizon=20, optim_steps=4,
+                  num_candidates=200, top_k=20, step_fn=_pendulum_step, warm_start=True)
+    returns, theta = jax.jit(closed_loop, static_argnums=(0, 1, 2, 3))(planner, 2, 100, 1)
+    upright = np.abs((np.asarray(theta[-20:]) + np.pi) % (2 * np.pi) - np.pi)
+    assert np.all(upright < 0.05), upright.max()  # swung up and held for the last second
+    assert float(returns.mean()) > -200.0, returns
