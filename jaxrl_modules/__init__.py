@@ -83,6 +83,7 @@ from jaxrl_modules.models import (
     SqueezeLayer,
     reset_noise,
 )
+from jaxrl_modules.planners import CEMPlanner, MPCPlannerBase, MPPIPlanner
 from jaxrl_modules.tensordict_module import (
     LOG_PROB_SUFFIX,
     SAMPLE_LOG_PROB_KEY,
@@ -249,6 +250,23 @@ __all__ = [
     "LSTMNet",
     "recurrent_mode",
     "set_recurrent_mode",
+    # planners
+    "CEMPlanner",
+    "MPCPlannerBase",
+    "MPPIPlanner",
+    # gymnax environments (imported on first use: gymnax is the fragile dependency)
+    "GymnaxEnv",
+    "step_mdp",
     # RNG stream names
     "rng",
 ]
+
+_LAZY = {"GymnaxEnv": "jaxrl_modules.envs", "step_mdp": "jaxrl_modules.envs"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jaxrl_modules' has no attribute {name!r}")

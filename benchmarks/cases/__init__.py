@@ -3,6 +3,8 @@
 from benchmarks.cases import (
     additive_gaussian,
     c51_projection,
+    cartpole_rollout,
+    cem_plan,
     egreedy,
     greedy_q_value,
     lstm_module,
@@ -24,5 +26,7 @@ _ALL = (
     noisy_linear,
     multiagent_mlp,
     lstm_module,
+    cartpole_rollout,
+    cem_plan,
 )
 CASES = {case.NAME: case for case in _ALL}

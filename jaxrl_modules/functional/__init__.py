@@ -15,6 +15,15 @@ from jaxrl_modules.functional.exploration import (
     ornstein_uhlenbeck_step,
 )
 from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, expln, inv_softplus, mappings
+from jaxrl_modules.functional.planning import (
+    PlanResult,
+    cem_plan,
+    discounted_plan_return,
+    mask_post_done_reward,
+    mppi_plan,
+    plan_rollout,
+    shift_plan,
+)
 from jaxrl_modules.functional.q_value import (
     ACTION_SPACES,
     canonical_action_space,
@@ -27,6 +36,13 @@ from jaxrl_modules.functional.q_value import (
 from jaxrl_modules.functional.random import standard_normal
 
 __all__ = [
+    "PlanResult",
+    "cem_plan",
+    "discounted_plan_return",
+    "mask_post_done_reward",
+    "mppi_plan",
+    "plan_rollout",
+    "shift_plan",
     "ACTION_SPACES",
     "MAPPING_NAMES",
     "additive_gaussian_noise",
