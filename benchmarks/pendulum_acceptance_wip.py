@@ -1,35 +1,61 @@
-import sys, time, jax, jax.numpy as jnp, gymnax
+"""Issue 6 acceptance: CEM / MPPI in closed loop on the true Pendulum-v1 (gymnax) dynamics.
+
+Prints, for each planner, the returns of 5 episodes x 200 steps for each reset seed 0..4 (env
+keys ``split(key(seed), 5)``; planner keys fixed: ``split(key(1), 200)``) and each set's mean.
+
+    PYTHONPATH=. python benchmarks/pendulum_acceptance_wip.py            # iCEM options on
+    PYTHONPATH=. python benchmarks/pendulum_acceptance_wip.py --torchrl  # TorchRL's plain loop
+"""
+import sys
+import time
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
 from gymnax.environments.classic_control.pendulum import EnvState
+
 from jaxrl_modules import Bounded, TensorDict
 from jaxrl_modules.planners import CEMPlanner, MPPIPlanner
 
-env, params = gymnax.make("Pendulum-v1")
+ENV, PARAMS = gymnax.make("Pendulum-v1")
+SEEDS, EPISODES, STEPS = (0, 1, 2, 3, 4), 5, 200
+PLAIN = dict(planning_horizon=30, num_candidates=500, optim_steps=5, top_k=50)
+ICEM = dict(planning_horizon=60, num_candidates=500, optim_steps=5, top_k=50, keep_elites=10,
+            noise_beta=2.0, momentum=0.1, return_best=True)
 
-def step_fn(obs, action):  # the true dynamics on the observation
+
+def step_fn(obs, action):
+    """The true dynamics and reward; theta from the observation with atan2."""
     state = EnvState(theta=jnp.arctan2(obs[1], obs[0]), theta_dot=obs[2], last_u=jnp.float32(0.0), time=0)
-    obs2, _, reward, done, _ = env.step_env(jax.random.key(0), state, action, params)
-    return obs2, reward, jnp.zeros((), bool)
+    next_obs, _, reward, _, _ = ENV.step_env(jax.random.key(0), state, action, PARAMS)
+    return next_obs, reward, jnp.zeros((), bool)
 
-def run(planner, episodes, steps, seed=0):
-    keys = jax.random.split(jax.random.key(seed), episodes)
-    obs, states = jax.vmap(env.reset_env, in_axes=(0, None))(keys, params)
-    td = TensorDict({"observation": obs, "is_init": jnp.ones((episodes,), bool),
-                     "_planner_mean": jnp.zeros((episodes, planner.planning_horizon, 1)), "action": jnp.zeros((episodes, 1))}, batch_size=[episodes])
+
+def run(planner):
+    keys = jnp.concatenate([jax.random.split(jax.random.key(s), EPISODES) for s in SEEDS])
+    n = len(keys)
+    obs, states = jax.vmap(ENV.reset_env, in_axes=(0, None))(keys, PARAMS)
+    td = TensorDict({"observation": obs, "is_init": jnp.ones((n,), bool),
+                     "_planner_mean": jnp.zeros((n, planner.planning_horizon, 1)), "action": jnp.zeros((n, 1))},
+                    batch_size=[n])
+
     def body(carry, key):
         td, states = carry
         td = planner.apply({}, td, rngs={"planning": key})
-        obs, states, reward, _, _ = jax.vmap(env.step_env, in_axes=(None, 0, 0, None))(key, states, td["action"], params)
-        td = td.set("observation", obs).set("is_init", jnp.zeros((episodes,), bool))
-        return (td, states), (reward, states.theta)
-    (_, _), (rewards, theta) = jax.lax.scan(body, (td, states), jax.random.split(jax.random.key(seed + 1), steps))
-    return rewards.sum(0), theta
+        obs, states, reward, _, _ = jax.vmap(ENV.step_env, in_axes=(None, 0, 0, None))(key, states, td["action"], PARAMS)
+        return (td.set("observation", obs).set("is_init", jnp.zeros((n,), bool)), states), reward
+
+    _, rewards = jax.lax.scan(body, (td, states), jax.random.split(jax.random.key(1), STEPS))
+    return rewards.sum(0).reshape(len(SEEDS), EPISODES)
+
 
 if __name__ == "__main__":
-    kind, H, C, I, K = sys.argv[1], *map(int, sys.argv[2:6])
-    extra = dict(temperature=float(sys.argv[6])) if kind == "mppi" else {}
-    cls = CEMPlanner if kind == "cem" else MPPIPlanner
-    p = cls(action_spec=Bounded(-2.0, 2.0, shape=(1,)), planning_horizon=H, optim_steps=I, num_candidates=C, top_k=K,
-            step_fn=step_fn, warm_start=True, init_std=float(sys.argv[7]) if len(sys.argv) > 7 else 1.0, **extra)
-    t = time.time()
-    ret, theta = jax.jit(lambda: run(p, 5, 200, int(__import__("os").environ.get("SEED", 0))))()
-    print(kind, H, C, I, K, extra, "returns", [round(float(r), 1) for r in ret], "mean", float(ret.mean()), "time", time.time() - t)
+    config = PLAIN if "--torchrl" in sys.argv else ICEM
+    for name, cls, extra in (("CEM", CEMPlanner, {}), ("MPPI", MPPIPlanner, dict(temperature=1.0))):
+        planner = cls(action_spec=Bounded(-2.0, 2.0, shape=(1,)), step_fn=step_fn, warm_start=True, **config, **extra)
+        start = time.time()
+        returns = np.asarray(jax.jit(lambda p=planner: run(p))())
+        print(f"{name} {config | extra} ({time.time() - start:.0f} s for {len(SEEDS)} x {EPISODES} x {STEPS} steps)")
+        for seed, r in zip(SEEDS, returns):
+            print(f"  seed {seed}: mean {r.mean():7.1f}  episodes {[round(float(x), 1) for x in r]}")

@@ -192,3 +192,20 @@ def test_pendulum_swing_up_and_hold(cls):
     upright = np.abs((np.asarray(theta[-20:]) + np.pi) % (2 * np.pi) - np.pi)
     assert np.all(upright < 0.05), upright.max()  # swung up and held for the last second
     assert float(returns.mean()) > -200.0, returns
+
+
+def test_icem_options_colored_noise_kept_elites_and_best():
+    noise = F.colored_noise(jax.random.key(0), (4000, 16, 1), 2.0)
+    assert noise.shape == (4000, 16, 1) and 0.8 < float(noise.std()) < 1.3  # ~1, as the colorednoise package
+    lag1 = float(jnp.mean(noise[:, 1:] * noise[:, :-1]))
+    assert lag1 > 0.5  # smooth in time, where white noise gives ~0
+    kw = dict(action_shape=(1,), action_low=-1.0, action_high=1.0, **SIZES)
+    plan = F.cem_plan(jax.random.key(0), STATES[0], _dynamics, _reward, keep_elites=2, noise_beta=2.0,
+                      momentum=0.1, return_best=True, **kw)
+    assert np.sign(float(plan.action[0])) == np.sign(0.5 - STATES[0, 0])
+    np.testing.assert_array_equal(np.asarray(plan.action), np.asarray(plan.mean[0]))
+    # a kept elite (the initial mean, here the exact solution) is never lost with return_best
+    exact = jnp.zeros((H, 1)).at[0].set(1.0)  # from -0.5 one step of +1 reaches 0.5
+    plan = F.cem_plan(jax.random.key(1), jnp.array([-0.5]), _dynamics, _reward, init_mean=exact, keep_elites=1,
+                      return_best=True, **kw)
+    np.testing.assert_allclose(np.asarray(plan.mean), np.asarray(exact), atol=1e-6)

@@ -41,6 +41,7 @@ __all__ = [
     "PlanResult",
     "cem_plan",
     "check_planning_args",
+    "colored_noise",
     "discounted_plan_return",
     "mask_post_done_reward",
     "mppi_plan",
@@ -243,22 +244,81 @@ def _projection(action_low, action_high, project_fn, owner: str) -> Callable:
                               jnp.broadcast_to(jnp.asarray(high, a.dtype), a.shape))
 
 
+def colored_noise(key: jax.Array, shape: tuple[int, ...], beta: float, dtype: Any = jnp.float32) -> jax.Array:
+    """Gaussian noise with power spectrum ``1 / f**beta`` along axis 1 (time), unit variance.
+
+    ``beta=0`` is white noise; larger ``beta`` gives smoother, lower-frequency sequences (iCEM,
+    Pinneri et al. 2020, use ``beta`` 2-3 for swinging tasks). As the ``colorednoise`` package's
+    ``powerlaw_psd_gaussian`` (Timmer & Koenig 1995), for ``shape = [C, H, *A]``.
+
+    Examples:
+      >>> import jax
+      >>> colored_noise(jax.random.key(0), (4, 10, 1), 2.0).shape
+      (4, 10, 1)
+    """
+    if beta == 0:
+        return jax.random.normal(key, shape, dtype)
+    horizon = shape[1]
+    freqs = jnp.fft.rfftfreq(horizon)
+    scale = jnp.maximum(freqs, 1.0 / horizon) ** (-beta / 2.0)
+    weights = scale[1:]
+    if horizon % 2 == 0:
+        weights = weights.at[-1].multiply(0.5)
+    sigma = 2.0 * jnp.sqrt(jnp.sum(weights ** 2)) / horizon
+    moved = (shape[0], *shape[2:], freqs.shape[0])
+    kr, ki = jax.random.split(key)
+    scale = jnp.reshape(scale, (1,) * (len(moved) - 1) + scale.shape)  # explicit broadcast over [C, *A]
+    real = jax.random.normal(kr, moved) * scale
+    imag = jax.random.normal(ki, moved) * scale
+    if horizon % 2 == 0:
+        imag = imag.at[..., -1].set(0.0)
+        real = real.at[..., -1].multiply(jnp.sqrt(2.0))
+    imag = imag.at[..., 0].set(0.0)
+    real = real.at[..., 0].multiply(jnp.sqrt(2.0))
+    noise = jnp.fft.irfft(real + 1j * imag, n=horizon, axis=-1) / sigma
+    return jnp.moveaxis(noise, -1, 1).astype(dtype)
+
+
 def _optimise(key, init_state, step, score, refit, *, horizon, optim_steps, num_candidates, top_k,
-              project, mean, std, min_std) -> PlanResult:
-    """The loop both planners share: sample, project, roll out, score, keep the top k, refit."""
+              project, mean, std, min_std, momentum=0.0, keep_elites=0, noise_beta=0.0,
+              return_best=False) -> PlanResult:
+    """The loop both planners share: sample, project, roll out, score, keep the top k, refit.
+
+    Opt-in (iCEM, Pinneri et al. 2020; defaults give TorchRL's loop): ``momentum`` blends the
+    refit into the previous mean/std; ``keep_elites`` of the best sequences so far (at first: the
+    initial mean, e.g. the shifted previous plan) replace as many samples in the next iteration;
+    ``noise_beta`` colours the sampling noise along time.
+    """
+    keep = min(keep_elites, num_candidates)
+    elites0 = jnp.broadcast_to(project(mean), (max(keep, 1), *mean.shape))
 
     def iteration(carry, key):
-        mean, std = carry
-        noise = jax.random.normal(key, (num_candidates, *mean.shape), mean.dtype)
+        mean, std, kept, best, best_value = carry
+        noise = colored_noise(key, (num_candidates, *mean.shape), noise_beta, mean.dtype)
         actions = project(mean[None] + std[None] * noise)
+        if keep:
+            actions = actions.at[:keep].set(kept)
         values = score(*plan_rollout(init_state, actions, step))
         top_values, index = jax.lax.top_k(values, top_k)
-        mean, std = refit(top_values, actions[index])
+        elites = actions[index]
+        better = top_values[0] > best_value
+        best = jnp.where(better, elites[0], best)
+        best_value = jnp.where(better, top_values[0], best_value)
+        new_mean, new_std = refit(top_values, elites)
+        if momentum:
+            m = jnp.asarray(momentum, mean.dtype)
+            new_mean, new_std = m * mean + (1 - m) * new_mean, m * std + (1 - m) * new_std
         if min_std:
-            std = jnp.maximum(std, jnp.asarray(min_std, std.dtype))
-        return (mean, std), None
+            new_std = jnp.maximum(new_std, jnp.asarray(min_std, new_std.dtype))
+        kept = elites[:keep] if keep and keep <= top_k else kept
+        if keep > top_k:
+            kept = kept.at[:top_k].set(elites)
+        return (new_mean, new_std, kept, best, best_value), None
 
-    (mean, std), _ = jax.lax.scan(iteration, (mean, std), jax.random.split(key, optim_steps))
+    init = (mean, std, elites0, project(mean), jnp.asarray(-jnp.inf, jnp.float32))
+    (mean, std, _, best, _), _ = jax.lax.scan(iteration, init, jax.random.split(key, optim_steps))
+    if return_best:
+        return PlanResult(best[0], best, std)
     return PlanResult(mean[0], mean, std)
 
 
@@ -290,6 +350,10 @@ def cem_plan(
     init_mean: ArrayLike | None = None,
     init_std: ArrayLike = 1.0,
     min_std: float = 0.0,
+    momentum: float = 0.0,
+    keep_elites: int = 0,
+    noise_beta: float = 0.0,
+    return_best: bool = False,
     done_fn: Callable | None = None,
     value_fn: Callable | None = None,
     step_fn: Callable | None = None,
@@ -342,7 +406,8 @@ def cem_plan(
     return _optimise(key, init_state, step, _default_score(value_fn, discount), refit, horizon=horizon,
                      optim_steps=optim_steps, num_candidates=num_candidates, top_k=top_k,
                      project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
-                     min_std=min_std)
+                     min_std=min_std, momentum=momentum, keep_elites=keep_elites, noise_beta=noise_beta,
+                     return_best=return_best)
 
 
 def mppi_plan(
@@ -364,6 +429,10 @@ def mppi_plan(
     init_mean: ArrayLike | None = None,
     init_std: ArrayLike = 1.0,
     min_std: float = 0.0,
+    momentum: float = 0.0,
+    keep_elites: int = 0,
+    noise_beta: float = 0.0,
+    return_best: bool = False,
     done_fn: Callable | None = None,
     value_fn: Callable | None = None,
     step_fn: Callable | None = None,
@@ -417,4 +486,5 @@ def mppi_plan(
     return _optimise(key, init_state, step, score, refit, horizon=horizon, optim_steps=optim_steps,
                      num_candidates=num_candidates, top_k=top_k,
                      project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
-                     min_std=min_std)
+                     min_std=min_std, momentum=momentum, keep_elites=keep_elites, noise_beta=noise_beta,
+                     return_best=return_best)

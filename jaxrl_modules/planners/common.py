@@ -84,6 +84,10 @@ class MPCPlannerBase(TensorDictModuleBase):
     init_std: float = 1.0
     min_std: float = 0.0
     discount: float = 1.0
+    momentum: float = 0.0
+    keep_elites: int = 0
+    noise_beta: float = 0.0
+    return_best: bool = False
 
     plan_key = PLAN_KEY
 
@@ -121,7 +125,8 @@ class MPCPlannerBase(TensorDictModuleBase):
             value_fn=self.value_fn, step_fn=self.step_fn, horizon=self.planning_horizon,
             optim_steps=self.optim_steps, num_candidates=self.num_candidates, top_k=self.top_k,
             project_fn=self.action_spec.project, init_std=self.init_std, min_std=self.min_std,
-            discount=self.discount, dtype=self.action_spec.dtype,
+            discount=self.discount, dtype=self.action_spec.dtype, momentum=self.momentum,
+            keep_elites=self.keep_elites, noise_beta=self.noise_beta, return_best=self.return_best,
         )
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
