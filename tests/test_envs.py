@@ -137,3 +137,14 @@ def test_policy_must_write_action():
         ENV.rollout(2, lambda td, k: td.set("act", jnp.zeros((N_ENVS,))), key=jax.random.key(0))
     with pytest.raises(ValueError, match="break_when_any_done=True is not supported"):
         ENV.rollout(2, _policy, key=jax.random.key(0), break_when_any_done=True)
+
+
+def test_model_step_is_the_envs_own_transition():
+    env = GymnaxEnv("Pendulum-v1", batch_size=(3,))
+    td = env.reset(jax.random.key(0)).set("action", jnp.array([[2.0], [-1.0], [0.5]]))
+    next_state, reward, done = jax.vmap(env.model_step)(td["_env_state"], td["action"])
+    out = env.step(td)
+    np.testing.assert_array_equal(np.asarray(reward), np.asarray(out["next", "reward"][:, 0]))
+    np.testing.assert_array_equal(np.asarray(done), np.asarray(out["next", "done"][:, 0]))
+    for name in next_state.keys():
+        np.testing.assert_array_equal(np.asarray(next_state[name]), np.asarray(out["next", "_env_state", name]))

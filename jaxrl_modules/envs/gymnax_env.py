@@ -227,6 +227,40 @@ class GymnaxEnv:
                "is_init": self._flags(False), "_env_state": self._state_td(state), "_rng": rng}
         return tensordict.set("next", TensorDict._from_checked(nxt, self.batch_size))
 
+    def model_step(self, state: TensorDict, action: jax.Array) -> tuple[TensorDict, jax.Array, jax.Array]:
+        """One environment's transition as a pure model, for planners: the true dynamics.
+
+        Args:
+          state: one environment's ``"_env_state"`` entries (batch size ``()``; vmap for more).
+          action: ``[*action_spec.shape]``, projected onto the spec.
+
+        Returns:
+          ``(next_state, reward, done)``: the next ``"_env_state"`` entries, the reward (float32
+          scalar) and ``terminated | truncated`` (bool scalar). gymnax's step key is fixed, so a
+          stochastic environment is planned over one realisation of its noise; deterministic ones
+          (Pendulum, CartPole, ...) ignore it.
+
+        Examples:
+          >>> import jax, jax.numpy as jnp
+          >>> from jaxrl_modules.envs import GymnaxEnv
+          >>> env = GymnaxEnv("Pendulum-v1")
+          >>> state = env.reset(jax.random.key(0))["_env_state"]
+          >>> next_state, reward, done = env.model_step(state, jnp.array([2.0]))
+          >>> reward.dtype, done.dtype
+          (dtype('float32'), dtype('bool'))
+        """
+        leaves = [state[n] for n in self._state_names]
+        gymnax_state = jax.tree_util.tree_unflatten(self._state_treedef, leaves)
+        action = self.action_spec.project(jnp.asarray(action))
+        if isinstance(self.action_spec, OneHot):
+            action = jnp.argmax(action, axis=-1).astype(jnp.int32)
+        _, gymnax_state, reward, terminated, _ = self.env.step_env(
+            jax.random.key(0), gymnax_state, action, self.params)
+        done = jnp.logical_or(terminated, self.env.is_truncated(gymnax_state, self.params))
+        next_state = TensorDict._from_checked(
+            dict(zip(self._state_names, jax.tree_util.tree_leaves(_strong(gymnax_state)))), ())
+        return next_state, jnp.asarray(reward, jnp.float32), jnp.asarray(done, bool)
+
     def maybe_reset(self, tensordict: TensorDict) -> TensorDict:
         """Resets the environments whose root ``done`` is True: TorchRL's ``env.maybe_reset``.
 

@@ -1,7 +1,8 @@
 """`MPCPlannerBase`: the key-based shell shared by the CEM and MPPI planners.
 
 TorchRL's planners wrap an environment and roll it out in Python; here the model to plan over is
-pure functions of one state (`jaxrl_modules.functional.planning`), and the module only reads the
+pure functions of one state (`jaxrl_modules.functional.planning`), or a `GymnaxEnv`'s own pure
+transition (``env.model_step`` on its ``"_env_state"``), and the module only reads the
 state from the TensorDict, vmaps the functional planner over the batch, projects the first action
 onto the spec and writes it. Randomness comes from the ``"planning"`` RNG stream.
 
@@ -37,6 +38,9 @@ class MPCPlannerBase(TensorDictModuleBase):
     Subclasses implement ``plan(key, state, init_mean) -> PlanResult`` for one state.
 
     Args:
+      env: a `GymnaxEnv` to plan over with its own true dynamics (TorchRL's first argument):
+        the model is ``env.model_step`` on the environment's state ``"_env_state"`` (the default
+        ``observation_key`` then), and ``action_spec`` defaults to ``env.action_spec``.
       action_spec: the action's spec (continuous; TorchRL takes it from ``env.action_spec``).
         Candidates and the returned action are projected onto it.
       planning_horizon, optim_steps, num_candidates, top_k: as TorchRL; ``top_k <= num_candidates``.
@@ -47,7 +51,7 @@ class MPCPlannerBase(TensorDictModuleBase):
         such as an environment's pure step. For a learned model, close over its parameters
         (``functools.partial(net.apply, params)``) inside the jitted function.
       observation_key: where the state is read (an array or a nested TensorDict), default
-        ``"observation"``.
+        ``"observation"`` (``"_env_state"`` with ``env``).
       action_key: where the action is written, default ``"action"``.
       warm_start: start each plan from the shifted previous one (kept under ``"_planner_mean"``).
       is_init_key: the reset flag, ``[*B]`` or ``[*B, 1]``; needed once a plan is carried.
@@ -67,6 +71,7 @@ class MPCPlannerBase(TensorDictModuleBase):
       (2, 3, 1)
     """
 
+    env: Any = None
     action_spec: Any = None
     planning_horizon: int = 10
     optim_steps: int = 5
@@ -77,7 +82,7 @@ class MPCPlannerBase(TensorDictModuleBase):
     done_fn: Any = None
     value_fn: Any = None
     step_fn: Any = None
-    observation_key: Any = "observation"
+    observation_key: Any = None
     action_key: Any = "action"
     warm_start: bool = False
     is_init_key: Any = "is_init"
@@ -93,6 +98,15 @@ class MPCPlannerBase(TensorDictModuleBase):
 
     def __post_init__(self) -> None:
         name = self._name()
+        if self.env is not None:
+            if not hasattr(self.env, "model_step"):
+                raise TypeError(f"{name}: env must be a GymnaxEnv, got {type(self.env).__name__}.")
+            if self.step_fn is not None or self.dynamics_fn is not None or self.reward_fn is not None:
+                raise ValueError(f"{name}: pass either env or a model (step_fn or dynamics_fn/reward_fn), not both.")
+            if self.action_spec is None:
+                object.__setattr__(self, "action_spec", self.env.action_spec)
+        if self.observation_key is None:
+            object.__setattr__(self, "observation_key", "observation" if self.env is None else "_env_state")
         spec = self.action_spec
         if not isinstance(spec, TensorSpec) or not jnp.issubdtype(spec.dtype, jnp.floating):
             raise ValueError(f"{name}: action_spec must be a continuous (float) spec, got {spec!r}.")
@@ -100,7 +114,7 @@ class MPCPlannerBase(TensorDictModuleBase):
         model = (self.dynamics_fn, self.reward_fn, self.done_fn)
         if self.step_fn is not None and any(f is not None for f in model):
             raise ValueError(f"{name}: pass either step_fn or dynamics_fn/reward_fn/done_fn, not both.")
-        if self.step_fn is None and (self.dynamics_fn is None or self.reward_fn is None):
+        if self.env is None and self.step_fn is None and (self.dynamics_fn is None or self.reward_fn is None):
             raise ValueError(f"{name}: the model needs dynamics_fn and reward_fn (or one step_fn).")
         for field in ("observation_key", "action_key", "is_init_key"):
             object.__setattr__(self, field, Keys(getattr(self, field))[0])
@@ -122,7 +136,7 @@ class MPCPlannerBase(TensorDictModuleBase):
         """The keyword arguments the functional planners share."""
         return dict(
             dynamics_fn=self.dynamics_fn, reward_fn=self.reward_fn, done_fn=self.done_fn,
-            value_fn=self.value_fn, step_fn=self.step_fn, horizon=self.planning_horizon,
+            value_fn=self.value_fn, step_fn=self.env.model_step if self.env is not None else self.step_fn, horizon=self.planning_horizon,
             optim_steps=self.optim_steps, num_candidates=self.num_candidates, top_k=self.top_k,
             project_fn=self.action_spec.project, init_std=self.init_std, min_std=self.min_std,
             discount=self.discount, dtype=self.action_spec.dtype, momentum=self.momentum,
