@@ -107,14 +107,15 @@ def mask_post_done_reward(rewards: ArrayLike, dones: ArrayLike) -> jax.Array:
     return jnp.where(done_before, jnp.zeros_like(rewards), rewards)
 
 
-def discounted_plan_return(rewards: ArrayLike, dones: ArrayLike, tail_value: ArrayLike | None = None,
+def discounted_plan_return(rewards: ArrayLike, dones: ArrayLike | None, tail_value: ArrayLike | None = None,
                            discount: float = 1.0) -> jax.Array:
     """``sum_t discount**t * r_t (masked after the first done) + discount**H * V(s_H)``.
 
     The tail value (TD-MPC) counts only when no step of the sequence was done.
 
     Args:
-      rewards: ``[..., H]``; dones: boolean ``[..., H]``; tail_value: ``[...]`` or None.
+      rewards: ``[..., H]``; dones: boolean ``[..., H]``, or None for a model that never ends
+        (nothing to mask); tail_value: ``[...]`` or None.
       discount: the per-step discount; 1.0 sums the rewards as TorchRL does.
 
     Returns:
@@ -126,14 +127,20 @@ def discounted_plan_return(rewards: ArrayLike, dones: ArrayLike, tail_value: Arr
       >>> float(discounted_plan_return(r, d, jnp.float32(10.0), discount=0.5))
       3.0
     """
-    rewards, dones = jnp.asarray(rewards), jnp.asarray(dones, bool)
+    rewards = jnp.asarray(rewards)
     horizon = rewards.shape[-1]
-    weights = jnp.asarray(discount, rewards.dtype) ** jnp.arange(horizon, dtype=rewards.dtype)
-    value = mask_post_done_reward(rewards, dones) @ weights
+    if dones is not None:
+        dones = jnp.asarray(dones, bool)
+        rewards = mask_post_done_reward(rewards, dones)
+    if isinstance(discount, Real) and discount == 1.0:  # a static shortcut: TorchRL's plain sum, no weights
+        value = rewards.sum(axis=-1)
+    else:
+        value = rewards @ jnp.asarray(discount, rewards.dtype) ** jnp.arange(horizon, dtype=rewards.dtype)
     if tail_value is not None:
-        alive = ~jnp.any(dones, axis=-1)
         tail = jnp.asarray(discount, rewards.dtype) ** horizon * jnp.asarray(tail_value, rewards.dtype)
-        value = value + jnp.where(alive, tail, jnp.zeros_like(tail))
+        if dones is not None:
+            tail = jnp.where(~jnp.any(dones, axis=-1), tail, jnp.zeros_like(tail))
+        value = value + tail
     return value
 
 
@@ -322,8 +329,9 @@ def _optimise(key, init_state, step, score, refit, *, horizon, optim_steps, num_
     return PlanResult(mean[0], mean, std)
 
 
-def _default_score(value_fn, discount) -> Callable:
+def _default_score(value_fn, discount, can_end: bool) -> Callable:
     def score(rewards, dones, next_states):
+        dones = dones if can_end else None  # no done model: nothing to mask (and nothing computed)
         tail = None
         if value_fn is not None:
             final = jax.tree.map(lambda x: x[:, -1], next_states)
@@ -403,7 +411,8 @@ def cem_plan(
     def refit(_, elites):
         return jnp.mean(elites, axis=0), jnp.std(elites, axis=0, ddof=ddof)
 
-    return _optimise(key, init_state, step, _default_score(value_fn, discount), refit, horizon=horizon,
+    score = _default_score(value_fn, discount, done_fn is not None or step_fn is not None)
+    return _optimise(key, init_state, step, score, refit, horizon=horizon,
                      optim_steps=optim_steps, num_candidates=num_candidates, top_k=top_k,
                      project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
                      min_std=min_std, momentum=momentum, keep_elites=keep_elites, noise_beta=noise_beta,
@@ -471,7 +480,7 @@ def mppi_plan(
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     if advantage_fn is None:
-        score = _default_score(value_fn, discount)
+        score = _default_score(value_fn, discount, done_fn is not None or step_fn is not None)
     else:
         def score(rewards, dones, next_states):
             values = jax.vmap(advantage_fn)(mask_post_done_reward(rewards, dones), dones, next_states)
