@@ -56,7 +56,8 @@ def make_train(recipe: Recipe) -> Callable[[jax.Array], tuple[Any, dict[str, jax
 def evaluate(env: Any, act: Callable[[TensorDict], TensorDict], key: jax.Array, max_steps: int) -> jax.Array:
     """Mean undiscounted return of one episode per environment of ``env`` under ``act``.
 
-    ``act(td) -> td`` writes ``"action"`` (deterministically, e.g. the greedy policy). Each
+    ``act(td) -> td`` writes ``"action"`` (deterministically, e.g. the greedy policy; its other
+    outputs are dropped). Each
     environment runs ``max_steps`` steps without resets; rewards after its first ``done`` are
     masked, so ``max_steps`` should cover an episode (500 for CartPole-v1, 200 for Pendulum-v1).
     """
@@ -64,7 +65,7 @@ def evaluate(env: Any, act: Callable[[TensorDict], TensorDict], key: jax.Array, 
 
     def body(carry, _):
         td, alive, total = carry
-        td = env.step(act(td))
+        td = env.step(td.set("action", act(td)["action"]))  # only the action: the carry keeps its keys
         reward = td["next", "reward"][..., 0]
         total = total + jnp.where(alive, reward, 0.0)
         alive = alive & ~td["next", "done"][..., 0]
