@@ -1,8 +1,8 @@
 """GymnaxEnv and step_mdp: TorchRL's environment interface over gymnax, as pure functions.
 
 One jitted rollout of 64 CartPole environments under a QValueActor + EGreedyModule policy is
-compiled once and shared by the tests that read it. The episodes are capped at 20 steps so that
-both terminations and truncations happen within the 64 steps.
+compiled once and shared by the tests that read it. The episodes are capped at 12 steps (this
+policy drops the pole after 8 to 18) so that both terminations and truncations happen.
 """
 
 import jax
@@ -14,7 +14,7 @@ from jaxrl_modules import EGreedyModule, MLP, QValueActor, TensorDict, TensorDic
 from jaxrl_modules.data.specs import Bounded, Categorical, OneHot, Unbounded
 from jaxrl_modules.envs import GymnaxEnv, spec_from_space, step_mdp
 
-N_ENVS, T, MAX_EPISODE = 64, 64, 20
+N_ENVS, T, MAX_EPISODE = 64, 64, 12
 
 ENV = GymnaxEnv("CartPole-v1", batch_size=(N_ENVS,))
 ENV = GymnaxEnv("CartPole-v1", params=ENV.params.replace(max_steps_in_episode=MAX_EPISODE), batch_size=(N_ENVS,))

@@ -219,13 +219,17 @@ class GymnaxEnv:
 
         rng, obs, state, reward, terminated, truncated = _vmap(one, len(self.batch_size))(
             tensordict["_rng"], self._state(tensordict), action)
+        return tensordict.set("next", self._next(rng, obs, state, reward, terminated, truncated))
+
+    def _next(self, rng, obs, state, reward, terminated, truncated) -> TensorDict:
+        """The ``"next"`` entries of a transition of every environment."""
         flag = lambda x: jnp.reshape(x, (*self.batch_size, 1)).astype(bool)  # noqa: E731
         terminated, truncated = flag(terminated), flag(truncated)
         nxt = {"observation": self._observation(obs),
                "reward": jnp.reshape(reward, (*self.batch_size, 1)).astype(jnp.float32),
                "done": terminated | truncated, "terminated": terminated, "truncated": truncated,
                "is_init": self._flags(False), "_env_state": self._state_td(state), "_rng": rng}
-        return tensordict.set("next", TensorDict._from_checked(nxt, self.batch_size))
+        return TensorDict._from_checked(nxt, self.batch_size)
 
     def model_step(self, state: TensorDict, action: jax.Array) -> tuple[TensorDict, jax.Array, jax.Array]:
         """One environment's transition as a pure model, for planners: the true dynamics.
@@ -299,6 +303,10 @@ class GymnaxEnv:
     def step_and_maybe_reset(self, tensordict: TensorDict) -> tuple[TensorDict, TensorDict]:
         """``step``, then the root of the next step with the done environments reset.
 
+        The transition under ``"next"`` equals ``step(td)``'s; the resets come from a key split
+        beside the step's, so the new episodes' first states differ from those of
+        ``maybe_reset(step_mdp(step(td)))``, which splits again (one pass instead of two).
+
         Returns:
           ``(td, td_root)``: TorchRL's pair. ``td["next", "observation"]`` is the final
           observation where an episode ended; ``td_root["observation"]`` the first of the next.
@@ -312,8 +320,30 @@ class GymnaxEnv:
           >>> sorted(set(td.keys()) - set(root.keys()))
           ['action', 'next']
         """
-        tensordict = self.step(tensordict)
-        return tensordict, self.maybe_reset(step_mdp(tensordict))
+        # One pass per environment, as gymnax's auto-resetting step: the reset is drawn beside
+        # the step instead of in a second vmapped call. ``split(rng, 3)[:2] == split(rng)``
+        # (partitionable Threefry), so the transition under "next" is exactly ``step``'s.
+        action = self._action(tensordict)
+
+        def one(rng, state, action):
+            rng, sub, key_reset = jax.random.split(rng, 3)
+            obs, state, reward, terminated, _ = self.env.step_env(sub, state, action, self.params)
+            truncated = self.env.is_truncated(state, self.params)
+            obs_re, state_re = self.env.reset_env(key_reset, self.params)
+            done = jnp.logical_or(terminated, truncated)
+            pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731  (done: a scalar per env)
+            root = (pick(obs_re.astype(obs.dtype), obs), jax.tree.map(pick, _strong(state_re), _strong(state)))
+            return rng, obs, _strong(state), reward, terminated, truncated, root
+
+        rng, obs, state, reward, terminated, truncated, (root_obs, root_state) = _vmap(one, len(self.batch_size))(
+            tensordict["_rng"], self._state(tensordict), action)
+        tensordict = tensordict.set("next", self._next(rng, obs, state, reward, terminated, truncated))
+        root = step_mdp(tensordict)
+        done = root["done"]
+        entries = {"observation": self._observation(root_obs), "_env_state": self._state_td(root_state),
+                   "is_init": done}
+        entries.update({k: root[k] & ~done for k in _DONE_KEYS})
+        return tensordict, root.update(entries)
 
     # ----------------------------------------------------------------------------- rollout
     def rollout(self, max_steps: int, policy: Any = None, *, key: jax.Array,
