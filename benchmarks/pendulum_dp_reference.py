@@ -2,11 +2,11 @@
 
 Finite-horizon value iteration on a (theta, theta_dot) grid (721 x 321, 81 torques, bilinear
 interpolation) over gymnax's Pendulum-v1 equations, then the greedy policy (401 torques) run from
-the very initial states that ``python -m jaxrl_modules.demo --algo mpc --seed S --seeds K`` starts
-from (5 episodes per seed). A planner's mean return over the same episodes can approach these
-figures but, up to grid error, not beat them.
+the very initial states that ``python -m benchmarks.recipes mpc`` starts from (the MPC recipe
+trained from ``key(seed)``: 5 episodes per seed). A planner's mean return over the same episodes
+can approach these figures but, up to grid error, not beat them.
 
-    python -m benchmarks.pendulum_dp_reference [--seed 0] [--seeds 5]
+    python -m benchmarks.pendulum_dp_reference [--seeds 0 1 2 3 4]
 """
 
 from __future__ import annotations
@@ -81,18 +81,16 @@ def main(argv=None):
     from jaxrl_modules.envs import GymnaxEnv
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args(argv)
     config = MPCConfig()
     env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,))
     tables = value_tables()
-    keys = jax.random.split(jax.random.key(args.seed), args.seeds)  # as the demo's
-    for i, key in enumerate(keys):
-        key_reset, _ = jax.random.split(key)  # as the recipe's init
+    for seed in args.seeds:
+        key_reset, _ = jax.random.split(jax.random.key(seed))  # as the recipe's init
         state = env.reset(key_reset)["_env_state"]
         returns = [float(episode_return(tables, t, w)) for t, w in zip(state["theta"], state["theta_dot"])]
-        print(f"demo seed {i}: DP mean {np.mean(returns):7.1f}  episodes {[round(r, 1) for r in returns]}")
+        print(f"seed {seed}: DP mean {np.mean(returns):7.1f}  episodes {[round(r, 1) for r in returns]}")
 
 
 if __name__ == "__main__":
