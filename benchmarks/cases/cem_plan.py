@@ -103,15 +103,14 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     return impls
 
 
-def _torchrl(state: np.ndarray, c: int, h: int, i: int, k: int) -> dict[str, Callable[[], object]]:
-    try:
-        import torch
-        from tensordict import TensorDict as TorchTensorDict
-        from torchrl.data import Bounded as TorchBounded, Composite, Unbounded
-        from torchrl.envs import EnvBase
-        from torchrl.modules.planners import CEMPlanner as TorchCEM
-    except ImportError:
-        return {}
+def torch_model_env():
+    """The world model as a TorchRL environment (batch-unlocked, so a planner can expand it over
+    its candidates): ``observation`` ``[*B, 3]``, ``action`` in ``[-1, 1]``, ``reward`` ``[*B, 1]``,
+    never done. Needs torch, tensordict and torchrl."""
+    import torch
+    from tensordict import TensorDict as TorchTensorDict
+    from torchrl.data import Bounded as TorchBounded, Composite, Unbounded
+    from torchrl.envs import EnvBase
 
     def torch_mlp(ws):
         layers = []
@@ -146,7 +145,18 @@ def _torchrl(state: np.ndarray, c: int, h: int, i: int, k: int) -> dict[str, Cal
         def _set_seed(self, seed):
             return seed
 
-    planner = TorchCEM(MLPModelEnv(), planning_horizon=h, optim_steps=i, num_candidates=c, top_k=k)
+    return MLPModelEnv()
+
+
+def _torchrl(state: np.ndarray, c: int, h: int, i: int, k: int) -> dict[str, Callable[[], object]]:
+    try:
+        import torch
+        from tensordict import TensorDict as TorchTensorDict
+        from torchrl.modules.planners import CEMPlanner as TorchCEM
+    except ImportError:
+        return {}
+
+    planner = TorchCEM(torch_model_env(), planning_horizon=h, optim_steps=i, num_candidates=c, top_k=k)
     td = TorchTensorDict({"observation": torch.tensor(state)}, [])
 
     def call():

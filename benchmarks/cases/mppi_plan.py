@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.cases import cem_plan
-from benchmarks.cases.cem_plan import A, DYN, REW, S, dynamics, reward
+from benchmarks.cases.cem_plan import A, S, dynamics, reward, torch_model_env
 from benchmarks.harness import keyed_call, torch_threads
 from jaxrl_modules import Bounded, TensorDict
 from jaxrl_modules.planners import MPPIPlanner
@@ -83,51 +83,6 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     }
     impls.update(_torchrl(np.asarray(state), c, h, i, k))
     return impls
-
-
-def torch_model_env():
-    """The world model as a TorchRL environment (batch-unlocked, so a planner can expand it over
-    its candidates): ``observation`` ``[*B, 3]``, ``action`` in ``[-1, 1]``, ``reward`` ``[*B, 1]``,
-    never done. Needs torch, tensordict and torchrl."""
-    import torch
-    from tensordict import TensorDict as TorchTensorDict
-    from torchrl.data import Bounded as TorchBounded, Composite, Unbounded
-    from torchrl.envs import EnvBase
-
-    def torch_mlp(ws):
-        layers = []
-        for j in range(0, len(ws), 2):
-            lin = torch.nn.Linear(*ws[j].shape)
-            with torch.no_grad():
-                lin.weight.copy_(torch.tensor(ws[j].T))
-                lin.bias.copy_(torch.tensor(ws[j + 1]))
-            layers += [lin, torch.nn.Tanh()]
-        return torch.nn.Sequential(*layers[:-1])
-
-    dyn, rew = torch_mlp(DYN), torch_mlp(REW)
-
-    class MLPModelEnv(EnvBase):
-        def __init__(self):
-            super().__init__(batch_size=torch.Size([]))
-            self.observation_spec = Composite(observation=Unbounded(shape=(S,)))
-            self.action_spec = TorchBounded(-1.0, 1.0, shape=(A,))
-            self.reward_spec = Unbounded(shape=(1,))
-            self._batch_locked = False
-
-        def _reset(self, td):
-            return TorchTensorDict({"observation": torch.zeros(S)}, [])
-
-        def _step(self, td):
-            s, a = td["observation"], td["action"]
-            x = torch.cat([s, a], -1)
-            done = torch.zeros(*td.batch_size, 1, dtype=torch.bool)
-            return TorchTensorDict({"observation": s + 0.1 * dyn(x), "reward": rew(x), "done": done,
-                                    "terminated": done.clone()}, td.batch_size)
-
-        def _set_seed(self, seed):
-            return seed
-
-    return MLPModelEnv()
 
 
 def _torchrl(state: np.ndarray, c: int, h: int, i: int, k: int) -> dict[str, Callable[[], object]]:
