@@ -1,8 +1,10 @@
 """Runs the benchmark suite: ``python -m benchmarks.run [--smoke] [--only CASE] [--json PATH]``.
 
-For each case and size, every implementation is timed in this one process; the table gives
-medians in microseconds per call and two ratios: jaxrl_modules over hand-written JAX (the cost of
-the library's layer; 1.0 is free) and TorchRL over jaxrl_modules (how many times faster we are).
+For each case and size, every implementation is timed in this one process; the table
+(`benchmarks.report`) gives medians in microseconds per call, two ratios: jaxrl_modules over
+hand-written JAX (the cost of the library's layer; 1.0 is free) and TorchRL over jaxrl_modules
+(how many times faster we are), and each target's verdict (`benchmarks.targets`). It writes the
+JSON and a chart of the ratios (``ratios.png`` beside it).
 """
 
 from __future__ import annotations
@@ -38,25 +40,6 @@ def run(smoke: bool, only: str | None) -> list[Row]:
     return rows
 
 
-def format_table(rows: list[Row]) -> str:
-    impls = sorted({i for r in rows for i in r.timings}, key=lambda i: (i != "jaxrl_modules", i != "jax", i))
-    header = ["case", "size", *[f"{i} (us)" for i in impls], "jaxrl/jax", "torchrl/jaxrl"]
-    lines = [header]
-    for r in rows:
-        cells = [r.case, r.size]
-        for i in impls:
-            t = r.timings.get(i)
-            cells.append(f"{t.median_us:.1f} ±{t.iqr_us:.1f}" if t else "-")
-        for num, den in (("jaxrl_modules", "jax"), ("torchrl", "jaxrl_modules")):
-            ratio = r.ratio(num, den)
-            cells.append(f"{ratio:.2f}x" if ratio is not None else "-")
-        lines.append(cells)
-    widths = [max(len(str(line[c])) for line in lines) for c in range(len(header))]
-    out = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
-    out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(out)
-
-
 def environment() -> dict:
     info = {
         "date": time.strftime("%Y-%m-%d"),
@@ -85,8 +68,6 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args = parser.parse_args(argv)
     rows = run(args.smoke, args.only)
     env = environment()
-    print(", ".join(f"{k}={v}" for k, v in env.items()))
-    print(format_table(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "environment": env,
@@ -99,7 +80,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(f"wrote {args.json}", file=sys.stderr)
     from benchmarks.report import plot_ratios, report  # after the JSON is safely on disk
 
-    print(report(payload))
+    print(report(payload))  # the environment, then the table with each target's verdict
     print(f"wrote {plot_ratios(payload, args.json.with_name('ratios.png'))}", file=sys.stderr)
     return rows
 

@@ -116,6 +116,6 @@ def test_benchmark_smoke_mode_prints_a_table_and_writes_json(tmp_path, capsys):
     assert set(dqn.timings) == {"jaxrl_modules", "jax", "torchrl"}
     assert dqn.timings["jaxrl_modules"].first_call_s > 0  # the compile time, timed apart
     table = capsys.readouterr().out
-    assert "jaxrl/jax" in table and "tdmodule_mlp" in table and "dqn_recipe" in table
+    assert "ours / hand-written" in table and "tdmodule_mlp" in table and "dqn_recipe" in table
     payload = json.loads(path.read_text())
     assert payload["rows"][0]["case"] == "tdmodule_mlp" and "jax" in payload["environment"]
