@@ -18,6 +18,7 @@ from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, ex
 from jaxrl_modules.functional.planning import (
     PlanResult,
     cem_plan,
+    colored_noise,
     discounted_plan_return,
     mask_post_done_reward,
     mppi_plan,
@@ -38,6 +39,7 @@ from jaxrl_modules.functional.random import standard_normal
 __all__ = [
     "PlanResult",
     "cem_plan",
+    "colored_noise",
     "discounted_plan_return",
     "mask_post_done_reward",
     "mppi_plan",
