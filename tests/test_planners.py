@@ -9,6 +9,7 @@ from gymnax.environments.classic_control.pendulum import EnvState
 
 from jaxrl_modules import Bounded, TensorDict
 from jaxrl_modules.functional import planning as F
+from jaxrl_modules.envs import GymnaxEnv
 from jaxrl_modules.planners import PLAN_KEY, CEMPlanner, MPPIPlanner
 
 B, H, C, K, I = 3, 4, 32, 4, 2  # shared shapes keep XLA compilations few
@@ -146,7 +147,7 @@ def test_bad_sizes_give_clear_errors():
                    reward_fn=_reward)
     with pytest.raises(ValueError, match="MPPIPlanner: planning_horizon must be at least 1"):
         MPPIPlanner(action_spec=SPEC, planning_horizon=0, dynamics_fn=_dynamics, reward_fn=_reward)
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be a positive, finite number"):
         MPPIPlanner(action_spec=SPEC, temperature=0.0, dynamics_fn=_dynamics, reward_fn=_reward)
     with pytest.raises(ValueError, match="needs dynamics_fn and reward_fn"):
         CEMPlanner(action_spec=SPEC, dynamics_fn=_dynamics)
@@ -209,3 +210,70 @@ def test_icem_options_colored_noise_kept_elites_and_best():
     plan = F.cem_plan(jax.random.key(1), jnp.array([-0.5]), _dynamics, _reward, init_mean=exact, keep_elites=1,
                       return_best=True, **kw)
     np.testing.assert_allclose(np.asarray(plan.mean), np.asarray(exact), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- bad input (issue 20)
+def _nan_below(a_threshold):
+    """A 1-step model whose reward is NaN for actions below the threshold, best near a = +1."""
+    def reward(s, a, s2):
+        r = -jnp.sum((a - 1.0) ** 2)
+        return jnp.where(jnp.all(a >= a_threshold), r, jnp.nan)
+    return reward
+
+
+@pytest.mark.parametrize("bad", [jnp.nan, -jnp.inf])
+def test_cem_ranks_nan_and_neg_inf_returns_last(bad):
+    def reward(s, a, s2):
+        return jnp.where(a[0] < -0.5, bad, -(a[0] - 1.0) ** 2)
+
+    plan = F.cem_plan(jax.random.key(0), jnp.zeros(1), lambda s, a: s, reward, horizon=1, optim_steps=6,
+                      num_candidates=200, top_k=20, action_shape=(1,), action_low=-2.0, action_high=2.0)
+    assert np.isfinite(np.asarray(plan.mean)).all()
+    assert abs(float(plan.action[0]) - 1.0) < 0.2
+
+
+def test_mppi_gives_nan_candidates_no_weight():
+    plan = F.mppi_plan(jax.random.key(0), jnp.zeros(1), lambda s, a: s, _nan_below(-0.5), horizon=1,
+                       optim_steps=6, num_candidates=200, top_k=20, temperature=5.0, action_shape=(1,),
+                       action_low=-2.0, action_high=2.0)
+    assert np.isfinite(np.asarray(plan.mean)).all() and np.isfinite(np.asarray(plan.std)).all()
+    assert abs(float(plan.action[0]) - 1.0) < 0.3
+
+
+@pytest.mark.parametrize("plan_fn", [F.cem_plan, F.mppi_plan])
+def test_all_nan_returns_keep_the_initial_distribution(plan_fn):
+    init = jnp.full((2, 1), 0.25)
+    plan = plan_fn(jax.random.key(0), jnp.zeros(1), lambda s, a: s, lambda s, a, s2: jnp.nan, horizon=2,
+                   optim_steps=3, num_candidates=16, top_k=4, init_mean=init, init_std=0.5)
+    np.testing.assert_array_equal(np.asarray(plan.mean), np.asarray(init))
+    np.testing.assert_array_equal(np.asarray(plan.std), np.full((2, 1), 0.5, np.float32))
+
+
+@pytest.mark.parametrize("temperature", [1e38, 3e38])
+def test_mppi_does_not_overflow_at_any_finite_temperature(temperature):
+    # The greediest finite temperature puts all the weight on the best elite: a finite plan near 1.
+    plan = F.mppi_plan(jax.random.key(0), jnp.zeros(1), lambda s, a: s, lambda s, a, s2: -(a[0] - 1.0) ** 2,
+                       horizon=1, optim_steps=5, num_candidates=200, top_k=20, temperature=temperature,
+                       action_shape=(1,), action_low=-2.0, action_high=2.0)
+    assert np.isfinite(np.asarray(plan.mean)).all()
+    assert abs(float(plan.action[0]) - 1.0) < 0.2
+
+
+@pytest.mark.parametrize("temperature", [float("inf"), float("nan"), 0.0, -1.0])
+def test_mppi_refuses_non_finite_or_non_positive_temperature(temperature):
+    with pytest.raises(ValueError, match="positive, finite"):
+        F.mppi_plan(jax.random.key(0), jnp.zeros(1), lambda s, a: s, lambda s, a, s2: 0.0, horizon=1,
+                    optim_steps=1, num_candidates=4, top_k=2, temperature=temperature, action_shape=(1,))
+    with pytest.raises(ValueError, match="positive, finite"):
+        MPPIPlanner(action_spec=Bounded(-1.0, 1.0, shape=(1,)), temperature=temperature,
+                    dynamics_fn=lambda s, a: s, reward_fn=lambda s, a, s2: 0.0)
+
+
+def test_planners_take_torchrl_positional_order():
+    env = GymnaxEnv("Pendulum-v1")
+    planner = CEMPlanner(env, 3, 2, 16, 4)
+    assert (planner.planning_horizon, planner.optim_steps, planner.num_candidates, planner.top_k) == (3, 2, 16, 4)
+    assert planner.action_spec == env.action_spec
+    # MPPI's TorchRL order (env, advantage_module, temperature, ...) cannot be a field order here.
+    with pytest.raises(TypeError, match="by keyword"):
+        MPPIPlanner(env, 3, 2, 16, 4, lambda td: td)

@@ -14,8 +14,10 @@ The model is pure functions of one (unbatched) state, any pytree: ``dynamics_fn(
 environment's own pure step. Batch over states with ``jax.vmap``.
 
 Differences from TorchRL, on purpose: CEM's std of a single elite (``top_k=1``) is 0, not NaN
-(TorchRL's unbiased std divides by ``K - 1``); MPPI's weights are a softmax with the maximum
-subtracted, so large values cannot overflow; ``min_std`` can floor the std; ``init_mean`` lets a
+(TorchRL's unbiased std divides by ``K - 1``); MPPI's weights are a softmax of the values minus
+their maximum, scaled after, so no value and no finite temperature overflows; a NaN or ``-inf``
+return ranks last and is no elite (``lax.top_k`` ranks NaN first), and an iteration in which no
+candidate has a number for a return keeps the previous mean and std; ``min_std`` can floor the std; ``init_mean`` lets a
 closed loop warm-start from the previous plan (`shift_plan`).
 
 References:
@@ -35,6 +37,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 __all__ = [
@@ -86,6 +89,16 @@ def check_planning_args(owner: str, horizon: Any, optim_steps: Any, num_candidat
             f"{owner}: top_k={top_k} is larger than num_candidates={num_candidates}; "
             "pass top_k <= num_candidates."
         )
+
+
+def check_temperature(owner: str, temperature: Any) -> None:
+    """MPPI's temperature must be a positive, finite number (where it is a Python/NumPy number)."""
+    if isinstance(temperature, (Real, np.ndarray, np.generic)) and np.ndim(temperature) == 0:
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(
+                f"{owner}: temperature must be a positive, finite number, got {temperature!r} "
+                "(larger is greedier; every finite value works without overflow)."
+            )
 
 
 def mask_post_done_reward(rewards: ArrayLike, dones: ArrayLike) -> jax.Array:
@@ -306,12 +319,18 @@ def _optimise(key, init_state, step, score, refit, *, horizon, optim_steps, num_
         if keep:
             actions = actions.at[:keep].set(kept)
         values = score(*plan_rollout(init_state, actions, step))
+        # top_k ranks NaN first: a NaN return (a model that diverged there) ranks last instead,
+        # with -inf, and neither counts as an elite in the refit.
+        values = jnp.where(jnp.isnan(values), -jnp.inf, values)
         top_values, index = jax.lax.top_k(values, top_k)
         elites = actions[index]
+        valid = top_values > -jnp.inf
         better = top_values[0] > best_value
         best = jnp.where(better, elites[0], best)
         best_value = jnp.where(better, top_values[0], best_value)
-        new_mean, new_std = refit(top_values, elites)
+        new_mean, new_std = refit(top_values, elites, valid)
+        # No candidate with a number for a return: nothing to learn from, keep the distribution.
+        new_mean, new_std = jnp.where(valid[0], new_mean, mean), jnp.where(valid[0], new_std, std)
         if momentum:
             m = jnp.asarray(momentum, mean.dtype)
             new_mean, new_std = m * mean + (1 - m) * new_mean, m * std + (1 - m) * new_std
@@ -408,8 +427,15 @@ def cem_plan(
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     ddof = 1 if top_k > 1 else 0  # one elite has no spread: 0, where TorchRL's N - 1 gives NaN
 
-    def refit(_, elites):
-        return jnp.mean(elites, axis=0), jnp.std(elites, axis=0, ddof=ddof)
+    def refit(_, elites, valid):
+        plain = jnp.mean(elites, axis=0), jnp.std(elites, axis=0, ddof=ddof)
+        # Elites whose return is NaN or -inf are left out (fewer finite returns than top_k).
+        w = jnp.reshape(valid, (top_k,) + (1,) * (elites.ndim - 1)).astype(elites.dtype)
+        n = jnp.sum(w, axis=0)
+        m = jnp.sum(w * elites, axis=0) / jnp.maximum(n, 1)
+        var = jnp.sum(w * (elites - m[None]) ** 2, axis=0) / jnp.maximum(n - 1, 1)
+        masked = m, jnp.sqrt(var)
+        return jax.tree.map(lambda a, b: jnp.where(jnp.all(valid), a, b), plain, masked)
 
     score = _default_score(value_fn, discount, done_fn is not None or step_fn is not None)
     return _optimise(key, init_state, step, score, refit, horizon=horizon,
@@ -456,7 +482,9 @@ def mppi_plan(
     not overflow where TorchRL's ``exp`` gives inf/NaN. The std is the weighted (biased) std.
 
     Args:
-      temperature: multiplies the values before the softmax; positive.
+      temperature: multiplies the values before the softmax; positive and finite. The values are
+        normalised first (the best valid one is 0), so no finite temperature overflows. NaN and
+        ``-inf`` returns weigh 0.
       advantage_fn: ``(rewards [H], dones [H], next_states) -> value`` of one candidate (rewards
         already zeroed after the first done, as TorchRL writes them back before its advantage
         module); default the discounted return plus the ``value_fn`` tail, as `cem_plan` scores.
@@ -475,8 +503,7 @@ def mppi_plan(
     """
     owner = "mppi_plan"
     check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
-    if isinstance(temperature, Real) and not temperature > 0:
-        raise ValueError(f"{owner}: temperature must be positive, got {temperature}.")
+    check_temperature(owner, temperature)
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     if advantage_fn is None:
@@ -486,8 +513,14 @@ def mppi_plan(
             values = jax.vmap(advantage_fn)(mask_post_done_reward(rewards, dones), dones, next_states)
             return jnp.reshape(values, rewards.shape[:1])
 
-    def refit(values, elites):
-        weights = jax.nn.softmax(jnp.asarray(temperature, values.dtype) * values)  # max subtracted
+    def refit(values, elites, valid):
+        # Normalised before scaling, so no finite temperature overflows: z <= 0 with z = 0 at the
+        # best valid value (+inf clipped to the largest float), T * z in [-inf, 0], weights finite.
+        # NaN and -inf returns get weight 0.
+        finfo = jnp.finfo(values.dtype)
+        v = jnp.clip(values, finfo.min, finfo.max)
+        z = jnp.where(valid, v - jnp.max(jnp.where(valid, v, finfo.min)), -jnp.inf)
+        weights = jax.nn.softmax(jnp.asarray(temperature, values.dtype) * z)
         new_mean = jnp.tensordot(weights.astype(elites.dtype), elites, axes=1)
         var = jnp.tensordot(weights.astype(elites.dtype), (elites - new_mean[None]) ** 2, axes=1)
         return new_mean, jnp.sqrt(var)

@@ -41,9 +41,11 @@ class MPCPlannerBase(TensorDictModuleBase):
       env: a `GymnaxEnv` to plan over with its own true dynamics (TorchRL's first argument):
         the model is ``env.model_step`` on the environment's state ``"_env_state"`` (the default
         ``observation_key`` then), and ``action_spec`` defaults to ``env.action_spec``.
+      planning_horizon, optim_steps, num_candidates, top_k: as TorchRL; ``top_k <= num_candidates``.
+        These four may be passed positionally after ``env``, in TorchRL's order
+        (``CEMPlanner(env, 10, 5, 100, 10)``); every other argument is a keyword.
       action_spec: the action's spec (continuous; TorchRL takes it from ``env.action_spec``).
         Candidates and the returned action are projected onto it.
-      planning_horizon, optim_steps, num_candidates, top_k: as TorchRL; ``top_k <= num_candidates``.
       dynamics_fn, reward_fn, done_fn, value_fn, step_fn: the model, pure functions of one
         (unbatched) state: ``dynamics_fn(state, action) -> next_state``, ``reward_fn(state,
         action, next_state) -> scalar``, optional ``done_fn(...) -> bool`` and ``value_fn(state)``
@@ -72,11 +74,11 @@ class MPCPlannerBase(TensorDictModuleBase):
     """
 
     env: Any = None
-    action_spec: Any = None
     planning_horizon: int = 10
     optim_steps: int = 5
     num_candidates: int = 100
     top_k: int = 10
+    action_spec: Any = None
     dynamics_fn: Any = None
     reward_fn: Any = None
     done_fn: Any = None
@@ -108,6 +110,12 @@ class MPCPlannerBase(TensorDictModuleBase):
         if self.observation_key is None:
             object.__setattr__(self, "observation_key", "observation" if self.env is None else "_env_state")
         spec = self.action_spec
+        if spec is not None and not isinstance(spec, TensorSpec):
+            raise TypeError(
+                f"{name}: action_spec must be a TensorSpec, got {spec!r}. Positional arguments follow "
+                f"TorchRL's order ({name}(env, planning_horizon, optim_steps, num_candidates, top_k)); "
+                "pass every other argument by keyword."
+            )
         if not isinstance(spec, TensorSpec) or not jnp.issubdtype(spec.dtype, jnp.floating):
             raise ValueError(f"{name}: action_spec must be a continuous (float) spec, got {spec!r}.")
         F.check_planning_args(name, self.planning_horizon, self.optim_steps, self.num_candidates, self.top_k)

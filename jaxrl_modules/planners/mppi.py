@@ -23,7 +23,8 @@ class MPPIPlanner(MPCPlannerBase):
         sequence (TorchRL: a value-estimator module writing ``"advantage"``); the rewards come
         zeroed after the first done. Default (None): the discounted return plus the
         ``value_fn`` tail.
-      temperature: multiplies the values (TorchRL's meaning: an inverse temperature); positive.
+      temperature: multiplies the values (TorchRL's meaning: an inverse temperature); positive and
+        finite (inf or NaN raise). Keywords only: TorchRL's positional order puts it third.
       the rest: see `MPCPlannerBase`; pass them by keyword.
 
     Examples:
@@ -44,8 +45,7 @@ class MPPIPlanner(MPCPlannerBase):
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"MPPIPlanner: temperature must be positive, got {self.temperature}.")
+        F.check_temperature("MPPIPlanner", self.temperature)
         super().__post_init__()
 
     def plan(self, key: jax.Array, state: Any, init_mean: jax.Array) -> F.PlanResult:
