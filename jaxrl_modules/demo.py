@@ -13,11 +13,13 @@ time from Python (each chunk one jitted call) so that a progress bar can advance
 At the end: the final greedy evaluation return (mean and spread over seeds) and the wall time are
 printed, and ``DIR`` (default ``demo_out/``) receives ``<algo>_<env>.png``, the learning curve (the
 mean over seeds of the evaluation return against environment steps, with the min-max band), and
-``<algo>_<env>.json``, every metric of every chunk and seed.
+``<algo>_<env>.json``, every metric of every chunk and seed (existing files of those names are
+overwritten).
 
 Bad input (an unknown algorithm or environment, an environment whose action space the algorithm
 cannot drive, a config value of the wrong type, fewer steps than one update, a run that fails to
-trace) is reported as a usage error (exit code 2) before anything is compiled.
+trace, an ``--out`` that is a file or cannot be created or written to) is reported as a usage error
+(exit code 2) before anything is compiled.
 
 Example::
 
@@ -32,6 +34,7 @@ import dataclasses
 import importlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,28 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_out_dir(parser: argparse.ArgumentParser, out: Path, files: list[Path]) -> None:
+    """Usage error (exit 2) unless ``out`` is, or can be made, a directory where ``files`` can be written.
+
+    Run before anything is compiled, so that a bad ``--out`` costs no training. Creates ``out``
+    (and its parents) if needed; existing files of those names are overwritten at the end.
+    """
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is an existing file, but --out takes a directory (it receives "
+                     f"{', '.join(f.name for f in files)}); pass a directory.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # the only sure test of writability (root ignores mode bits)
+            pass
+    except OSError as err:
+        parser.error(f"--out {out}: cannot create or write to this directory ({err.strerror or err}"
+                     f"{f': {err.filename}' if err.filename else ''}); pass a directory you can write to.")
+    for file in files:
+        if file.is_dir():
+            parser.error(f"--out {out}: {file} is a directory, but the demo writes a file there; remove it or "
+                         "pass another --out.")
+
+
 def _stack(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Metrics of each chunk ``{name: [K]}`` -> ``{name: [num_chunks, K]}`` as NumPy arrays."""
     import numpy as np
@@ -169,6 +194,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         recipe = module.make_recipe(config)  # checks the environment against the algorithm
     except (TypeError, ValueError) as err:
         parser.error(str(err))
+    stem = f"{args.algo}_{config.env_name}"
+    png, js = args.out / f"{stem}.png", args.out / f"{stem}.json"
+    _check_out_dir(parser, args.out, [png, js])
 
     import jax
     import numpy as np
@@ -212,9 +240,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"wall time: {wall_s:.1f} s, of which {first_chunk_s:.1f} s to the end of the first chunk "
           "(initialisation and compilation included)")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.algo}_{env_name}"
-    png, js = args.out / f"{stem}.png", args.out / f"{stem}.json"
     plot_learning_curve(steps, metrics["return"], png, f"{args.algo} on {env_name}")
     summary = {
         "algo": args.algo, "env": env_name, "seeds": args.seeds, "seed": args.seed,

@@ -49,8 +49,28 @@ InteractionType = ExplorationType
 
 
 def resolve_exploration_type(
-    call: ExplorationType | str | None, field: ExplorationType | str | None = None
+    call: ExplorationType | str | None, field: ExplorationType | str | None = None, owner: str = "exploration_type"
 ) -> ExplorationType | None:
-    """The effective type: the call's keyword if given, else the module field (``None`` = unset)."""
+    """The effective type: the call's keyword if given, else the module field (``None`` = unset).
+
+    Raises:
+      ValueError: an unknown value; the message names ``owner`` and lists the valid values.
+
+    Examples:
+      >>> resolve_exploration_type("randum")
+      Traceback (most recent call last):
+      ...
+      ValueError: exploration_type: unknown exploration type 'randum'; valid: ExplorationType.MODE / MEDIAN / MEAN / RANDOM / DETERMINISTIC, their values 'mode', 'median', 'mean', 'random', 'deterministic' (any case), or None (unset).
+    """
     value = call if call is not None else field
-    return None if value is None else ExplorationType(value)
+    if value is None:
+        return None
+    try:
+        return ExplorationType(value)
+    except ValueError:
+        names = " / ".join(m.name for m in ExplorationType)
+        values = ", ".join(repr(m.value) for m in ExplorationType)
+        raise ValueError(
+            f"{owner}: unknown exploration type {value!r}; valid: ExplorationType.{names}, their values "
+            f"{values} (any case), or None (unset)."
+        ) from None

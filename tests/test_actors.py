@@ -268,3 +268,16 @@ def test_probabilistic_sequential_needs_a_distribution_at_the_end():
     seq = SafeProbabilisticTensorDictSequential(TensorDictModule(jnp.tanh, in_keys=["x"], out_keys=["y"]))
     with pytest.raises(TypeError, match="builds no distribution"):
         seq.get_dist(TensorDict({"x": jnp.zeros(2)}, batch_size=[2]))
+
+
+def test_tanh_module_and_safe_actor_keep_nan_visible():
+    """Issue 20: NaN in, NaN out, for the squashing module (also with clamp) and a safe actor."""
+    from jaxrl_modules import Actor, Bounded, TanhModule
+
+    x = jnp.array([jnp.nan, 100.0])
+    for clamp in (False, True):
+        out = TanhModule(in_keys=["action"], low=0.0, high=2.0, clamp=clamp)(x)
+        assert bool(jnp.isnan(out[0])) and bool(out[1] <= 2.0)
+    actor = Actor(lambda obs: obs, spec=Bounded(-1.0, 1.0, shape=(2,)), safe=True)
+    out = actor(jnp.array([[jnp.nan, 3.0]]))
+    assert bool(jnp.isnan(out[0, 0])) and out[0, 1] == 1.0

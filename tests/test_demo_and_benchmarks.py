@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.util
 import json
+import time
 
 import jax
 import numpy as np
@@ -72,6 +73,52 @@ def test_demo_bad_input_is_a_usage_error_before_any_compilation(argv, message, c
     # Building a config or an environment runs a few eager ops (each a tiny compilation); the
     # recipe's init and update, the demo's two jitted functions, must not have been compiled.
     assert not {"jit(init)", "jit(update)"} & set(compiled.names)
+
+
+def _bad_out(tmp_path, case):
+    """An --out the demo cannot write to, and the message it must give."""
+    file = tmp_path / "a_file"
+    file.write_text("not a directory")
+    return {
+        "existing file": (file, f"--out {file} is an existing file, but --out takes a directory"),
+        "parent is a file": (file / "sub", f"--out {file / 'sub'}: cannot create or write to this directory"),
+        "cannot be created": ("/proc/jaxrl_modules_demo", "--out /proc/jaxrl_modules_demo: cannot create or write"),
+        "output is a directory": (tmp_path, f"{tmp_path / 'dqn_CartPole-v1.png'} is a directory"),
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["existing file", "parent is a file", "cannot be created", "output is a directory"])
+def test_demo_bad_out_is_a_usage_error_before_any_compilation(case, tmp_path, capsys):
+    (tmp_path / "dqn_CartPole-v1.png").mkdir()  # only in the way for the "output is a directory" case
+    out, message = _bad_out(tmp_path, case)
+    start = time.perf_counter()
+    with Compilations() as compiled, pytest.raises(SystemExit) as exc:
+        demo.main([*TINY, "--out", str(out)])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not {"jit(init)", "jit(update)"} & set(compiled.names)  # no training ran
+    assert time.perf_counter() - start < 5  # compiling and training the TINY run takes longer
+
+
+def test_demo_unwritable_out_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    # A read-only directory cannot be made as root (root ignores mode bits): make the write probe fail.
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(demo.tempfile, "TemporaryFile", refuse)
+    with Compilations() as compiled, pytest.raises(SystemExit) as exc:
+        demo.main([*TINY, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert f"cannot create or write to this directory (Permission denied: {tmp_path})" in capsys.readouterr().err
+    assert not {"jit(init)", "jit(update)"} & set(compiled.names)
+
+
+def test_demo_creates_a_missing_out_directory_before_training(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "new" / "nested"
+    monkeypatch.setitem(ALGOS, "fake", (__name__, "FakeConfig"))  # fails to trace, after the check
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--algo", "fake", "--out", str(out)])
+    assert exc.value.code == 2 and out.is_dir()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -268,6 +268,24 @@ def test_gaussian_statistics_projection_and_annealing():
     np.testing.assert_array_equal(module.apply(variables, td, exploration_type="mode")["action"], td["action"])
 
 
+def test_gaussian_keeps_a_nan_action_visible():
+    # A diverged actor's NaN action must not be laundered into the spec's lower bound.
+    module = AdditiveGaussianModule(Bounded(-1.0, 1.0, shape=(2,)), sigma_init=0.5, sigma_end=0.5)
+    td = TensorDict({"action": jnp.array([[jnp.nan, 0.0]] * B)}, batch_size=[B])
+    variables = module.init(jax.random.key(0), td)
+    out = module.apply(variables, td, rngs=_rngs(1))["action"]
+    assert np.isnan(np.asarray(out[:, 0])).all() and (np.abs(np.asarray(out[:, 1])) <= 1.0).all()
+
+
+def test_egreedy_step_refuses_negative_or_fractional_frames():
+    module = EGreedyModule(Categorical(3), annealing_num_steps=10)
+    td = TensorDict({"action": jnp.zeros((B,), jnp.int32)}, batch_size=[B])
+    variables = module.init(jax.random.key(0), td)
+    for frames in (-5, 2.7, np.float32(1.5)):
+        with pytest.raises(ValueError, match="frames"):
+            module.step(variables, frames)
+
+
 def test_gaussian_errors():
     module = AdditiveGaussianModule()
     td = TensorDict({"action": jnp.zeros((B, 2))}, batch_size=[B])
@@ -384,3 +402,142 @@ def test_random_policy_leaf_with_mask_and_composite():
         RandomPolicy(spec).apply({}, TensorDict({}, batch_size=[B, 4]), rngs=_rngs(1))
     with pytest.raises(ValueError, match="must be a spec"):
         RandomPolicy(None)
+
+
+# ------------------------------------------------------------------ issue 20: schedules, masks, NaN
+
+STEPPERS = [
+    EGreedyModule(Categorical(N)),
+    AdditiveGaussianModule(Bounded(-1.0, 1.0, shape=(2,))),
+    OrnsteinUhlenbeckProcessModule(Bounded(-1.0, 1.0, shape=(2,))),
+]
+
+
+@pytest.mark.parametrize("module", STEPPERS, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "frames, match",
+    [(-5, "non-negative"), (np.int64(-1), "non-negative"), (2.7, "never rounded"), (np.float32(2.0), "never rounded"),
+     (jnp.array(3.0), "integer array"), (True, "bool"), (jnp.array([1, 2]), "scalar")],
+)
+def test_step_refuses_negative_and_non_integer_frames(module, frames, match):
+    variables = {"schedule": {"step": jnp.int32(7)}}
+    with pytest.raises(ValueError, match=rf"{type(module).__name__}\.step: frames.*{match}"):
+        module.step(variables, frames)
+
+
+@pytest.mark.parametrize("module", STEPPERS, ids=lambda m: type(m).__name__)
+def test_step_counter_cannot_overflow_or_go_back(module):
+    top = np.iinfo(np.int32).max
+    start = {"schedule": {"step": jnp.int32(10)}}
+    assert int(module.step(start, 2**40)["schedule"]["step"]) == top  # a huge Python count clips
+    assert int(module.step(module.step(start, top), 5)["schedule"]["step"]) == top
+    assert int(module.step(start, np.uint64(3))["schedule"]["step"]) == 13
+    step = jax.jit(module.step)  # traced counts: checked by dtype only; negative advances by 0
+    assert int(step(start, jnp.int32(-4))["schedule"]["step"]) == 10
+    assert int(step({"schedule": {"step": jnp.int32(top - 2)}}, jnp.int32(9))["schedule"]["step"]) == top
+    assert int(step(start, jnp.uint32(2**32 - 1))["schedule"]["step"]) == top
+    with pytest.raises(ValueError, match="integer array"):
+        step(start, jnp.float32(1.0))
+
+
+def test_decision_transformer_wrapper_step_checks_frames_too():
+    from jaxrl_modules.tensordict_module.decision_transformer import DecisionTransformerInferenceWrapper
+
+    with pytest.raises(ValueError, match="non-negative"):
+        DecisionTransformerInferenceWrapper.step(None, {}, -1)
+    assert DecisionTransformerInferenceWrapper.step(None, {"a": 1}, 3) == {"a": 1}
+
+
+_EMPTY_ROW_MASK = jnp.array([[True, False, True, False, False], [False] * 5] * (B // 2))
+
+
+@pytest.mark.parametrize("eps", [0.0, 1.0])
+def test_egreedy_writes_any_action_allowed_and_follows_the_masked_row_rule(eps):
+    module = EGreedyModule(Categorical(N), eps_init=eps, eps_end=0.0, action_mask_key="mask")
+    assert module.out_keys == ["action", "any_action_allowed"]
+    td = TensorDict({"action": jnp.full(B, 2, jnp.int32), "mask": _EMPTY_ROW_MASK}, batch_size=[B])
+    variables = module.init(jax.random.key(0), td)
+    out = module.apply(variables, td, rngs=_rngs(1))
+    np.testing.assert_array_equal(out["any_action_allowed"], np.arange(B) % 2 == 0)
+    if eps == 1.0:  # every row random: index 0 where the row allows nothing
+        np.testing.assert_array_equal(np.asarray(out["action"])[1::2], 0)
+        assert np.isin(np.asarray(out["action"])[::2], [0, 2]).all()
+    # the flag is written under every exploration type (static out keys)
+    mode = module.apply(variables, td, exploration_type="mode")
+    np.testing.assert_array_equal(mode["any_action_allowed"], out["any_action_allowed"])
+    np.testing.assert_array_equal(mode["action"], td["action"])
+
+
+def test_egreedy_flag_per_block_and_with_the_spec_mask():
+    spec = MultiOneHot([2, 3])
+    mask = jnp.array([[True, False, False, False, True], [False, False, True, True, True]])
+    module = EGreedyModule(spec, eps_init=1.0, action_mask_key="mask")
+    td = TensorDict({"action": jnp.zeros((2, 5), bool), "mask": mask}, batch_size=[2])
+    out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False])
+    np.testing.assert_array_equal(np.asarray(out["action"])[1, :2], [True, False])  # the empty block: entry 0
+    # the spec's own mask is ANDed in, as spec.rand does
+    masked_spec = Categorical(3, mask=np.array([True, True, False]))
+    module = EGreedyModule(masked_spec, eps_init=1.0, action_mask_key="mask")
+    td = TensorDict({"action": jnp.zeros(2, jnp.int32), "mask": jnp.array([[False, False, True], [True, False, True]])},
+                    batch_size=[2])
+    out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))
+    np.testing.assert_array_equal(out["any_action_allowed"], [False, True])
+
+
+def test_egreedy_nested_action_key_writes_the_flag_beside_it():
+    module = EGreedyModule(Categorical(N), eps_init=1.0, action_key=("agents", "action"), action_mask_key=("agents", "mask"))
+    assert module.out_keys == [("agents", "action"), ("agents", "any_action_allowed")]
+    td = TensorDict({"agents": TensorDict({"action": jnp.zeros(B, jnp.int32), "mask": _EMPTY_ROW_MASK}, [B])}, [B])
+    out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))
+    assert out["agents", "any_action_allowed"].shape == (B,)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: EGreedyModule(Categorical(N), eps_init=1.0, action_mask_key="mask", check_mask=True),
+     lambda: RandomPolicy(Categorical(N), action_mask_key="mask", check_mask=True)],
+    ids=["EGreedyModule", "RandomPolicy"],
+)
+def test_check_mask_raises_under_checkify_naming_the_rows(make):
+    from jax.experimental import checkify
+
+    module = make()
+    name = type(module).__name__
+    td = TensorDict({"action": jnp.zeros(B, jnp.int32), "mask": _EMPTY_ROW_MASK}, batch_size=[B])
+    ok = td.set("mask", jnp.ones((B, N), bool))
+    variables = module.init(jax.random.key(0), ok)  # eager: a bad mask would raise at once
+    with pytest.raises(checkify.JaxRuntimeError, match=name):
+        module.apply(variables, td, rngs=_rngs(1))
+    run = checkify.checkify(jax.jit(lambda v, td: module.apply(v, td, rngs=_rngs(1))))
+    err, out = run(variables, td)
+    with pytest.raises(checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'mask'\).*4 row\(s\).*\[ *1 +3 +5 +7 +-1"):
+        err.throw()
+    err, _ = run(variables, ok)
+    err.throw()  # nothing raised where every row allows an action
+    # without check_mask, nothing raises, even under checkify
+    plain = module.clone(check_mask=False)
+    err, out = checkify.checkify(jax.jit(lambda v, td: plain.apply(v, td, rngs=_rngs(1))))(variables, td)
+    err.throw()
+    assert not bool(out["any_action_allowed"].all())
+
+
+def test_random_policy_flag_and_masked_row_rule():
+    policy = RandomPolicy(OneHot(N), action_mask_key="mask")
+    assert policy.out_keys == ["action", "any_action_allowed"]
+    td = TensorDict({"mask": _EMPTY_ROW_MASK}, batch_size=[B])
+    out = policy.apply({}, td, rngs=_rngs(3))
+    np.testing.assert_array_equal(out["any_action_allowed"], np.arange(B) % 2 == 0)
+    np.testing.assert_array_equal(np.asarray(out["action"])[1::2], np.eye(N, dtype=bool)[[0] * (B // 2)])
+
+
+def test_additive_gaussian_and_ou_keep_nan_actions_visible():
+    spec = Bounded(-1.0, 1.0, shape=(2,))
+    action = jnp.array([[jnp.nan, 0.0], [5.0, -jnp.inf]])
+    td = TensorDict({"action": action}, batch_size=[2])
+    for module in (AdditiveGaussianModule(spec, sigma_init=0.1), OrnsteinUhlenbeckProcessModule(spec, safe=True)):
+        out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))["action"]
+        assert bool(jnp.isnan(out[0, 0])), type(module).__name__  # NaN in, NaN out
+        assert bool((jnp.abs(out[0, 1]) <= 1) & (jnp.abs(out[1]) <= 1).all())  # finite and inf still clip
+    out = F.additive_gaussian_noise(jax.random.key(0), action, 0.1, spec=spec)
+    assert bool(jnp.isnan(out[0, 0])) and bool(out[1, 1] == -1.0)

@@ -8,8 +8,8 @@ import pytest
 from gymnax.environments.classic_control.pendulum import EnvState
 
 from jaxrl_modules import Bounded, TensorDict
-from jaxrl_modules.functional import planning as F
 from jaxrl_modules.envs import GymnaxEnv
+from jaxrl_modules.functional import planning as F
 from jaxrl_modules.planners import PLAN_KEY, CEMPlanner, MPPIPlanner
 
 B, H, C, K, I = 3, 4, 32, 4, 2  # shared shapes keep XLA compilations few
@@ -274,6 +274,162 @@ def test_planners_take_torchrl_positional_order():
     planner = CEMPlanner(env, 3, 2, 16, 4)
     assert (planner.planning_horizon, planner.optim_steps, planner.num_candidates, planner.top_k) == (3, 2, 16, 4)
     assert planner.action_spec == env.action_spec
-    # MPPI's TorchRL order (env, advantage_module, temperature, ...) cannot be a field order here.
-    with pytest.raises(TypeError, match="by keyword"):
-        MPPIPlanner(env, 3, 2, 16, 4, lambda td: td)
+    # TorchRL's reward_key and action_key follow, positionally too
+    planner = CEMPlanner(env, 3, 2, 16, 4, ("next", "reward"), "act")
+    assert planner.action_key == "act" and planner.reward_key == ("next", "reward")
+    # MPPI's TorchRL order: (env, advantage_module, temperature, planning_horizon, ...)
+    advantage = lambda rewards, dones, states: jnp.sum(rewards)  # noqa: E731
+    mppi = MPPIPlanner(env, advantage, 5.0, 3, 2, 16, 4, ("next", "reward"), "act")
+    assert (mppi.advantage_module, mppi.temperature, mppi.planning_horizon, mppi.optim_steps,
+            mppi.num_candidates, mppi.top_k, mppi.action_key) == (advantage, 5.0, 3, 2, 16, 4, "act")
+    td = mppi.apply({}, env.reset(jax.random.key(0)), rngs={"planning": jax.random.key(1)})
+    assert td["act"].shape == (1,)
+
+
+def test_positional_mistakes_name_torchrl_order():
+    env = GymnaxEnv("Pendulum-v1")
+    # CEM's order given to MPPI: 3 is no advantage module
+    with pytest.raises(TypeError, match=r"MPPIPlanner: advantage_module must be None or a function.*"
+                                        r"MPPIPlanner\(env, advantage_module, temperature, planning_horizon"):
+        MPPIPlanner(env, 3, 2, 16, 4)
+    # the old order (action_spec after env) and a spec where env goes
+    with pytest.raises(TypeError, match=r"CEMPlanner: env must be a GymnaxEnv, got Bounded.*CEMPlanner\(env, "
+                                        r"planning_horizon"):
+        CEMPlanner(SPEC, 3, 2, 16, 4)
+    with pytest.raises(TypeError, match=r"CEMPlanner: planning_horizon must be a Python int, got 3.0.*by keyword"):
+        CEMPlanner(env, 3.0, 2, 16, 4)
+    with pytest.raises(TypeError, match=r"CEMPlanner: action_spec must be a TensorSpec, got 'obs'.*by keyword"):
+        CEMPlanner(None, 3, 2, 16, 4, ("next", "reward"), "action", "obs")
+    with pytest.raises(ValueError, match=r"CEMPlanner: reward_key must be \('next', 'reward'\), got 'r'.*model"):
+        CEMPlanner(env, 3, 2, 16, 4, "r")
+    with pytest.raises(TypeError, match="CEMPlanner: dynamics_fn must be a function or None, got 3"):
+        CEMPlanner(action_spec=SPEC, dynamics_fn=3, reward_fn=_reward)
+    with pytest.raises(ValueError, match="needs dynamics_fn and reward_fn .*got dynamics_fn=None"):
+        CEMPlanner(action_spec=SPEC, reward_fn=_reward)
+
+
+@pytest.mark.parametrize("bad", [jnp.nan, -jnp.inf])
+def test_planner_modules_skip_nan_regions(bad):
+    def reward(s, a, s2):
+        return jnp.where(a[0] < -0.5, bad, -(a[0] - 1.0) ** 2)
+
+    kw = dict(action_spec=Bounded(-2.0, 2.0, shape=(1,)), planning_horizon=1, optim_steps=6, num_candidates=200,
+              top_k=20, dynamics_fn=lambda s, a: s, reward_fn=reward)
+    td = TensorDict({"observation": jnp.zeros((2, 1))}, [2])
+    for planner in (CEMPlanner(**kw), MPPIPlanner(temperature=5.0, **kw)):
+        action = planner.apply({}, td, rngs={"planning": jax.random.key(0)})["action"]
+        assert np.all(np.abs(np.asarray(action) - 1.0) < 0.3), (type(planner).__name__, action)
+
+
+def test_plus_inf_returns_rank_first_and_mppi_stays_finite():
+    # +inf is a number (an overflowed return cannot be told from a huge one): it ranks first,
+    # and MPPI weighs it as the largest float, without inf - inf = NaN.
+    reward = lambda s, a, s2: jnp.where(a[0] > 1.5, jnp.inf, -(a[0] + 1.0) ** 2)  # noqa: E731
+    kw = dict(horizon=1, optim_steps=4, num_candidates=200, top_k=20, action_shape=(1,), action_low=-2.0,
+              action_high=2.0)
+    for plan_fn, extra in ((F.cem_plan, {}), (F.mppi_plan, dict(temperature=1e30))):
+        plan = plan_fn(jax.random.key(0), jnp.zeros(1), lambda s, a: s, reward, **kw, **extra)
+        assert np.isfinite(np.asarray(plan.mean)).all() and np.isfinite(np.asarray(plan.std)).all()
+        assert float(plan.action[0]) > 1.5, plan_fn.__name__
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("init_std", float("inf"), "init_std must be positive and finite"),
+    ("init_std", float("nan"), "init_std must be positive and finite"),
+    ("init_std", 0.0, "init_std must be positive and finite"),
+    ("min_std", float("nan"), "min_std must be finite and >= 0"),
+    ("min_std", -0.1, "min_std must be finite and >= 0"),
+    ("discount", float("inf"), "discount must be finite and >= 0"),
+    ("discount", float("nan"), "discount must be finite and >= 0"),
+    ("momentum", 1.0, r"momentum must be in \[0, 1\)"),
+    ("momentum", -0.1, r"momentum must be in \[0, 1\)"),
+    ("momentum", float("nan"), r"momentum must be in \[0, 1\)"),
+    ("keep_elites", -1, "keep_elites must be a Python int >= 0"),
+    ("keep_elites", 1.5, "keep_elites must be a Python int >= 0"),
+    ("noise_beta", float("nan"), "noise_beta must be a finite number"),
+    ("noise_beta", float("inf"), "noise_beta must be a finite number"),
+])
+def test_float_options_refuse_nan_inf_and_out_of_range(option, value, match):
+    kw = dict(horizon=1, optim_steps=1, num_candidates=4, top_k=2, action_shape=(1,), **{option: value})
+    for plan_fn, owner in ((F.cem_plan, "cem_plan"), (F.mppi_plan, "mppi_plan")):
+        with pytest.raises(ValueError, match=f"{owner}: {match}"):
+            plan_fn(jax.random.key(0), jnp.zeros(1), _dynamics, _reward, **kw)
+    for cls in (CEMPlanner, MPPIPlanner):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: {match}"):
+            cls(action_spec=SPEC, dynamics_fn=_dynamics, reward_fn=_reward, **{option: value})
+
+
+def test_action_bounds_refuse_nan_and_low_above_high():
+    kw = dict(horizon=1, optim_steps=1, num_candidates=4, top_k=2, action_shape=(1,))
+    with pytest.raises(ValueError, match="cem_plan: action_low must not be NaN"):
+        F.cem_plan(jax.random.key(0), jnp.zeros(1), _dynamics, _reward, action_low=float("nan"), **kw)
+    with pytest.raises(ValueError, match="mppi_plan: action_low=1.0 is above action_high=-1.0"):
+        F.mppi_plan(jax.random.key(0), jnp.zeros(1), _dynamics, _reward, action_low=1.0, action_high=-1.0, **kw)
+
+
+# ---------------------------------------------------------------- batch sizes: one state per element
+SMALL = dict(action_spec=SPEC, planning_horizon=2, optim_steps=1, num_candidates=8, top_k=2,
+             dynamics_fn=_dynamics, reward_fn=_reward)
+KEY = {"planning": jax.random.key(0)}
+
+
+@pytest.mark.parametrize("cls", [CEMPlanner, MPPIPlanner])
+def test_empty_batch_size_with_a_batch_like_state_raises(cls):
+    # four states in a TensorDict of the default batch size (): planned as ONE (4, 1) state before
+    td = TensorDict({"observation": jnp.zeros((4, 1))})
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: the TensorDict's batch size is \(\) and its state "
+                                         r"'observation' has the shape \(4, 1\).*batch_size=\[4\].*state_shape"):
+        cls(**SMALL).apply({}, td, rngs=KEY)
+    with pytest.raises(ValueError, match="batch size is"):  # the tensor call form too
+        cls(**SMALL).apply({}, jnp.zeros((4, 1)), rngs=KEY)
+    # the batch size says where the batch ends: four plans
+    batched = TensorDict({"observation": jnp.zeros((4, 1))}, [4])
+    assert cls(**SMALL).apply({}, batched, rngs=KEY)["action"].shape == (4, 1)
+    # a vector state with batch size () is one state; so is a (4, 1) state when state_shape says so
+    assert cls(**SMALL).apply({}, TensorDict({"observation": jnp.zeros(3)}), rngs=KEY)["action"].shape == (1,)
+    matrix = {**SMALL, "dynamics_fn": lambda s, a: s + jnp.reshape(a, (1, 1))}  # a (4, 1) state
+    one = cls(**matrix, state_shape=(4, 1)).apply({}, td, rngs=KEY)
+    assert one["action"].shape == (1,)
+
+
+def test_state_shape_is_checked_against_every_leaf():
+    planner = CEMPlanner(**SMALL, state_shape=(1,))
+    with pytest.raises(ValueError, match=r"CEMPlanner: the state 'observation' has shape \(4, 1\), expected \(1,\).*"
+                                         r"Set the TensorDict's batch_size to \(4,\)"):
+        planner.apply({}, TensorDict({"observation": jnp.zeros((4, 1))}), rngs=KEY)
+    with pytest.raises(ValueError, match=r"has shape \(4, 2\), expected \(4, 1\)"):
+        planner.apply({}, TensorDict({"observation": jnp.zeros((4, 2))}, [4]), rngs=KEY)
+    out = jax.jit(lambda td: planner.apply({}, td, rngs=KEY))(TensorDict({"observation": jnp.zeros((4, 1))}, [4]))
+    assert out["action"].shape == (4, 1)
+    # a TensorDict state: a dict of one state's shapes
+    dyn = lambda s, a: s.set("x", s["x"] + a)  # noqa: E731
+    rew = lambda s, a, s2: -jnp.sum((s2["x"] - 0.5) ** 2) - jnp.sum(s2["m"])  # noqa: E731
+    kw = {**SMALL, "dynamics_fn": dyn, "reward_fn": rew}
+    state = TensorDict({"x": jnp.zeros((3, 1)), "m": jnp.zeros((3, 2, 2))}, [3])
+    nested = CEMPlanner(**kw, state_shape={"x": (1,), "m": (2, 2)})
+    assert nested.apply({}, TensorDict({"observation": state}, [3]), rngs=KEY)["action"].shape == (3, 1)
+    with pytest.raises(ValueError, match=r"the state 'observation'\['m'\] has shape \(3, 2, 2\), expected \(3, 2\)"):
+        CEMPlanner(**kw, state_shape={"x": (1,), "m": (2,)}).apply({}, TensorDict({"observation": state}, [3]),
+                                                                   rngs=KEY)
+    with pytest.raises(ValueError, match=r"has the entries \[\"\['m'\]\", \"\['x'\]\"\], but one state has"):
+        CEMPlanner(**kw, state_shape={"x": (1,)}).apply({}, TensorDict({"observation": state}, [3]), rngs=KEY)
+    # without state_shape, a TensorDict state with a batch of its own under batch size () raises
+    with pytest.raises(ValueError, match=r"has a batch size \(3,\) of its own"):
+        CEMPlanner(**kw).apply({}, TensorDict({"observation": state}), rngs=KEY)
+    with pytest.raises(TypeError, match="CEMPlanner: state_shape must be one state's shape"):
+        CEMPlanner(**SMALL, state_shape="(1,)")
+
+
+def test_env_planner_checks_the_state_against_the_environment():
+    env = GymnaxEnv("Pendulum-v1", batch_size=(4,))
+    planner = CEMPlanner(env, 2, 1, 8, 2)
+    root = env.reset(jax.random.key(0))
+    assert planner.apply({}, root, rngs=KEY)["action"].shape == (4, 1)
+    # the same four states under a TensorDict of batch size (): refused, naming the batch to set
+    flat = TensorDict({"_env_state": root["_env_state"]})
+    with pytest.raises(ValueError, match=r"CEMPlanner: the state '_env_state'\['last_u'\] has shape \(4,\), "
+                                         r"expected \(\).*environment's state.*batch_size to \(4,\)"):
+        planner.apply({}, flat, rngs=KEY)
+    # an unbatched environment plans its one state
+    single = GymnaxEnv("Pendulum-v1")
+    assert CEMPlanner(single, 2, 1, 8, 2).apply({}, single.reset(jax.random.key(0)), rngs=KEY)["action"].shape == (1,)

@@ -466,3 +466,45 @@ def test_gradient_flows_through_the_chosen_value_only():
     np.testing.assert_array_equal(np.asarray(jax.grad(loss)(values)), [[0, 1, 0], [0, 0, 1]])
     masked_grad = jax.grad(lambda v: chosen_action_value(v, greedy_action(v, mask=values < 3)).sum())(values)
     np.testing.assert_array_equal(np.asarray(masked_grad), [[0, 0, 1], [1, 0, 0]])
+
+
+# ------------------------------------------------------------------ masks: any_action_allowed
+
+from jax.experimental import checkify  # noqa: E402
+
+from jaxrl_modules.functional import any_action_allowed, check_any_action_allowed  # noqa: E402
+
+
+def test_any_action_allowed_rows_and_blocks():
+    mask = jnp.array([[True, False, False, False], [False, False, False, False], [False, True, True, False]])
+    np.testing.assert_array_equal(any_action_allowed(mask), [True, False, True])
+    np.testing.assert_array_equal(any_action_allowed(mask, blocks=[1, 3]), [False, False, False])
+    np.testing.assert_array_equal(any_action_allowed(mask, blocks=[2, 2]), [False, False, True])
+    np.testing.assert_array_equal(any_action_allowed(mask, blocks=2), [False, False, True])
+    assert any_action_allowed(jnp.zeros((4, 2, 3), bool)).shape == (4, 2)
+    assert bool(jax.jit(any_action_allowed)(mask[0]))  # a single row: a 0-d flag
+    with pytest.raises(ValueError, match="boolean"):
+        any_action_allowed(jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"blocks=\[2, 2\] must be positive sizes summing to the mask's last dim 3"):
+        any_action_allowed(jnp.ones((2, 3), bool), blocks=[2, 2])
+    with pytest.raises(ValueError, match="divide"):
+        any_action_allowed(jnp.ones((2, 3), bool), blocks=2)
+
+
+def test_check_any_action_allowed_under_checkify_jit_and_eagerly():
+    def act(mask):
+        check_any_action_allowed(any_action_allowed(mask), "my_policy")
+        return greedy_action(jnp.zeros(mask.shape), mask=mask)
+
+    bad = jnp.array([[True, False], [False, False], [False, False]])
+    err, action = checkify.checkify(jax.jit(act))(bad)
+    with pytest.raises(checkify.JaxRuntimeError, match=r"my_policy: .* 2 row\(s\), at flat batch indices \[ *1 +2 +-1\]"):
+        err.throw()
+    np.testing.assert_array_equal(action, [0, 0, 0])
+    err, _ = checkify.checkify(jax.jit(act))(jnp.ones((3, 2), bool))
+    err.throw()
+    with pytest.raises(checkify.JaxRuntimeError, match="my_policy"):  # eager: raises at once
+        act(bad)
+    check_any_action_allowed(jnp.zeros((0,), bool), "empty batch")  # nothing to check
+    with pytest.raises(ValueError, match="boolean"):
+        check_any_action_allowed(jnp.ones(3), "x")

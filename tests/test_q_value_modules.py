@@ -232,3 +232,108 @@ def test_hooks_wrap_a_plain_network():
 def test_actor_is_a_composite_of_the_spec():
     actor = QValueActor(module=Linear(4), spec=Composite(action=OneHot(4)))
     assert actor.spec["action"] == OneHot(4) and actor.spec["chosen_action_value"] is None
+
+
+# ------------------------------------------------------- issue 20: widths, masked rows, check_mask
+
+from jax.experimental import checkify  # noqa: E402
+
+_MASK = jnp.array([[True, False, True], [False, False, False], [False, True, False]])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: QValueActor(MLP(out_features=3), spec=Categorical(4)),
+        lambda: QValueActor(MLP(out_features=3), spec=OneHot(4)),
+        lambda: QValueActor(MLP(out_features=3), spec=MultiOneHot([2, 2])),
+        lambda: QValueActor(MLP(out_features=3), spec=Binary(4)),
+        lambda: QValueActor(MLP(out_features=3), action_space=Categorical(4)),
+    ],
+    ids=["categorical", "one_hot", "mult_one_hot", "binary", "spec_as_action_space"],
+)
+def test_q_value_actor_width_must_match_the_spec(build):
+    td = TensorDict({"observation": jnp.ones((2, 5))}, batch_size=[2])
+    with pytest.raises(ValueError, match=r"QValueModule: 'action_value' has 3 actions .* has 4\. .*out_features=4"):
+        build().init(jax.random.key(0), td)
+
+
+def test_q_value_module_given_a_spec_checks_the_width_and_var_nums():
+    with pytest.raises(ValueError, match="3 actions .*Categorical.* has 4"):
+        QValueModule(Categorical(4))(jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"var_nums=\(3, 1\).*nvec=\[2, 2\]"):
+        QValueModule(spec=MultiOneHot([2, 2]), var_nums=[3, 1])
+    assert QValueModule(spec=MultiOneHot([2, 2]), var_nums=2).var_nums == 2  # the same blocks
+    assert QValueModule(Categorical(4))(jnp.zeros((2, 4)))[0].shape == (2,)
+
+
+def test_distributional_actor_checks_atoms_and_actions():
+    td = TensorDict({"observation": jnp.ones((2, 5))}, batch_size=[2])
+    actor = DistributionalQValueActor(MLP(out_features=(3, 4)), support=jnp.arange(3.0), spec=OneHot(5))
+    with pytest.raises(ValueError, match=r"DistributionalQValueModule: 'action_value' has 4 actions .* has 5.*\(3, 5\)"):
+        actor.init(jax.random.key(0), td)
+    actor = DistributionalQValueActor(MLP(out_features=(4, 5)), support=jnp.arange(3.0), spec=OneHot(5))
+    with pytest.raises(ValueError, match=r"atoms = len\(support\) = 3 .*\(2, 4, 5\)"):
+        actor.init(jax.random.key(0), td)
+
+
+@pytest.mark.parametrize("space", ["categorical", "one_hot"])
+def test_q_value_module_writes_any_action_allowed(space):
+    module = QValueModule(space, action_mask_key="action_mask")
+    assert module.out_keys == ["action", "action_value", "chosen_action_value", "any_action_allowed"]
+    td = values_td(jnp.array([[1.0, 2.0, 3.0]] * 3), mask=_MASK)
+    out = module(td)
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False, True])
+    index = out["action"] if space == "categorical" else jnp.argmax(out["action"], -1)
+    np.testing.assert_array_equal(index, [2, 0, 1])  # the empty row: index 0 ...
+    assert float(out["chosen_action_value"][1, 0]) == FMIN  # ... with value finfo.min
+    # the array call form returns the flag last
+    action, values, chosen, allowed = module(td["action_value"], td["action_mask"])
+    np.testing.assert_array_equal(allowed, [True, False, True])
+    assert "any_action_allowed" not in QValueModule(space)(values_td(jnp.ones((3, 3))))
+
+
+def test_mult_one_hot_and_binary_flags():
+    mask = jnp.array([[True, False, False, False, True], [False, True, True, True, False]])
+    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=mask))
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, True])
+    mask = mask.at[1, 2:].set(False)  # the second block of row 1 allows nothing
+    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=mask))
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False])
+    np.testing.assert_array_equal(out["action"][1], [0, 1, 1, 0, 0])  # the empty block: entry 0
+    out = QValueModule("binary", action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=jnp.zeros((2, 5), bool)))
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, True])  # the all-zero action
+    np.testing.assert_array_equal(out["action"], 0)
+
+
+def test_distributional_module_flag_and_masked_row_rule():
+    log_probs = jnp.log(jnp.full((3, 2, 3), 0.5))
+    td = TensorDict({"action_value": log_probs, "action_mask": _MASK}, batch_size=[3])
+    module = DistributionalQValueModule("categorical", support=[-1.0, 1.0], action_mask_key="action_mask")
+    out = module(td)
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False, True])
+    np.testing.assert_array_equal(out["action"], [0, 0, 1])
+
+
+@pytest.mark.parametrize("distributional", [False, True])
+def test_q_value_check_mask_raises_under_checkify(distributional):
+    if distributional:
+        actor = DistributionalQValueActor(MLP(out_features=(2, 3)), support=jnp.arange(2.0), spec=Categorical(3),
+                                          action_mask_key="action_mask", check_mask=True)
+        name = "DistributionalQValueModule"
+    else:
+        actor = QValueActor(MLP(out_features=3), spec=Categorical(3), action_mask_key="action_mask", check_mask=True)
+        name = "QValueModule"
+    td = TensorDict({"observation": jnp.ones((3, 4)), "action_mask": jnp.ones((3, 3), bool)}, batch_size=[3])
+    variables = actor.init(jax.random.key(0), td)
+    run = checkify.checkify(jax.jit(actor.apply))
+    err, out = run(variables, td)
+    err.throw()
+    err, out = run(variables, td.set("action_mask", _MASK))
+    with pytest.raises(checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'action_mask'\).*1 row\(s\).*\[ *1 +-1 +-1\]"):
+        err.throw()
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False, True])
+    # without check_mask: a plain jit, nothing raises
+    plain = QValueActor(MLP(out_features=3), spec=Categorical(3), action_mask_key="action_mask")
+    out = jax.jit(plain.apply)(plain.init(jax.random.key(0), td), td.set("action_mask", _MASK))
+    np.testing.assert_array_equal(out["any_action_allowed"], [True, False, True])

@@ -212,7 +212,10 @@ def test_bad_inputs_raise_clear_errors():
                                             "recurrent_state_c": stored["recurrent_state_c"]}, [B]))
     with pytest.raises(KeyError, match="carries hidden states .* but no 'is_init'"):
         module.apply(variables, TensorDict({"obs": obs[:, 0], **{k: v[:, 0] for k, v in stored.items()}}, [B]))
-    with pytest.raises(ValueError, match=r"'is_init' must have shape \(3, 6\) or \(3, 6, 1\) .*got \(3,\)"):
+    with pytest.raises(ValueError, match=r"'is_init' must have shape \(3, 6\) or \(3, 6, 1\) .*got \(3, 6, 2\)"):
+        module.apply(variables, TensorDict({"obs": obs, "is_init": jnp.zeros((B, T, 2), bool)}, [B, T]), recurrent_mode=True)
+    # A [B] TensorDict in recurrent mode is refused (it used to run the B rows as one sequence).
+    with pytest.raises(ValueError, match=r"recurrent mode needs a time dim.*batch_size \[\*B, T\].*got batch_size \[3\]"):
         module.apply(variables, TensorDict({"obs": obs, "is_init": jnp.zeros(B, bool)}, [B]), recurrent_mode=True)
     with pytest.raises(ValueError, match="recurrent mode needs a time dim"):
         module.apply(variables, TensorDict({"obs": obs[0, 0]}), recurrent_mode=True)

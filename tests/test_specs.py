@@ -204,6 +204,8 @@ def test_project_lands_in_the_spec(name, data):
     spec = SPECS[name]
     for dtype in (np.float32, np.int32):
         x = data.draw(any_values((3, *spec.shape), dtype))
+        if np.issubdtype(spec.dtype, np.floating):
+            x = np.where(np.isnan(x), 0, x)  # NaN stays NaN in a float spec (test below)
         y, inside = jit_project(spec, x)
         assert bool(inside), (spec, x, y)
         assert y.dtype == spec.dtype and y.shape == x.shape
@@ -223,7 +225,7 @@ def test_rand_lands_in_the_spec_and_members_are_fixed_points_of_project(name, se
 
 def test_project_values():
     b = Bounded(-1.0, 1.0, shape=(3,))
-    np.testing.assert_array_equal(b.project(jnp.array([-5.0, 0.25, jnp.nan])), [-1.0, 0.25, -1.0])
+    np.testing.assert_array_equal(b.project(jnp.array([-5.0, 0.25, jnp.nan])), [-1.0, 0.25, np.nan])  # NaN in, NaN out
     bi = Bounded(0, 10, shape=(3,), dtype=np.int32)
     out = bi.project(jnp.array([2.6, -3.0, 1e30]))
     assert out.dtype == jnp.int32 and out.tolist() == [3, 0, 10]
@@ -598,3 +600,104 @@ def test_composite_expand_and_encode():
     td = make_composite().encode({"action": 1, "next": {"reward": 0.5}, "observation": np.zeros(3)})
     assert td["action"].tolist() == [F, T, F, F] and td["next", "reward"].tolist() == [0.5]
     assert "observation: Bounded(" in repr(make_composite())
+
+
+# ------------------------------------------------------------------ bad input (issue 20)
+
+
+def test_float_projection_keeps_nan_visible():
+    spec = Bounded(-1.0, 1.0, shape=(3,))
+    y = spec.project(jnp.array([jnp.nan, jnp.inf, -5.0]))
+    assert np.isnan(np.asarray(y[0])) and y[1] == 1.0 and y[2] == -1.0
+    assert np.isnan(np.asarray(jax.jit(spec.project)(jnp.full(3, jnp.nan)))).all()
+    # An integer spec cannot hold NaN: it maps to the low bound (documented).
+    assert int(Bounded(2, 5, shape=(), dtype=np.int32).project(jnp.array(jnp.nan))) == 2
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Categorical(-3), "Categorical: n must be an integer >= 1"),
+    (lambda: Categorical(0), "Categorical: n must be an integer >= 1"),
+    (lambda: OneHot(0), "OneHot: n must be an integer >= 1"),
+    (lambda: MultiOneHot([2, 0]), r"MultiOneHot: nvec\[1\] must be an integer >= 1"),
+    (lambda: MultiCategorical([3, -1]), r"MultiCategorical: nvec\[1\] must be an integer >= 1"),
+    (lambda: MultiCategorical([]), "nvec must hold at least one block"),
+    (lambda: Bounded(-1e5, 1e5, shape=(2,), dtype=np.float16), "not finite in dtype float16"),
+    (lambda: Bounded(np.nan, 1.0, shape=(1,)), "not finite"),
+    (lambda: Bounded(-np.inf, 1.0, shape=(1,)), "use Unbounded"),
+    (lambda: Bounded(0.0, 1.0, shape=(-2,)), r"non-negative integers, got \(-2,\)"),
+    (lambda: Bounded(0.0, 1.0, shape=(2,)).rand(jax.random.key(0), (-1,)), r"got \(-1,\)"),
+    (lambda: Categorical(3).zero((2.5,)), "non-negative integers"),
+])
+def test_impossible_specs_and_shapes_raise(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_fully_masked_rows_sample_index_zero_as_documented():
+    key = jax.random.key(0)
+    mask = jnp.array([[False, False, False], [False, True, True]])
+    out = Categorical(3).rand(key, (2,), mask=mask)
+    assert int(out[0]) == 0 and int(out[1]) in (1, 2)
+    one_hot = OneHot(3).rand(key, (2,), mask=mask)
+    assert one_hot[0].tolist() == [True, False, False]
+    blocks = MultiOneHot([2, 2]).rand(key, (1,), mask=jnp.array([[False, False, True, True]]))
+    assert blocks[0, :2].tolist() == [True, False]
+    cats = MultiCategorical([2, 3]).rand(key, (2,), mask=jnp.array([[True, True, False, False, False],
+                                                                   [False, False, False, True, True]]))
+    assert cats[0, 1] == 0 and cats[1, 0] == 0 and int(cats[1, 1]) in (1, 2)
+    # project follows the same rule, and both agree under jit.
+    assert OneHot(3).project(jnp.ones((2, 3)), mask=mask)[0].tolist() == [True, False, False]
+    assert int(Categorical(3).project(jnp.array([2, 2]), mask=mask)[0]) == 0
+    assert int(jax.jit(lambda k, m: Categorical(3).rand(k, (2,), mask=m))(key, mask)[0]) == 0
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Binary(0), "Binary: n must be an integer >= 1"),
+    (lambda: Binary(shape=(3, 0)), r"Binary: n \(the last dim of shape\) must be an integer >= 1"),
+    (lambda: Categorical(2.5), "Categorical: n must be an integer >= 1.*got 2.5"),
+    (lambda: OneHot(True), "OneHot: n must be an integer >= 1"),
+    (lambda: Categorical(3, shape=(-1,)), r"Categorical: shape must be a tuple of non-negative integers, got \(-1,\)"),
+    (lambda: OneHot(3, shape=(2.5, 3)), "OneHot: shape must be a tuple of non-negative integers"),
+    (lambda: Unbounded((2, -1)), r"Unbounded: shape must be .* got \(2, -1\)"),
+    (lambda: Composite(shape=(-1,)), r"Composite: shape must be"),
+    (lambda: Composite(a=Unbounded(2)).rand(jax.random.key(0), (-2,)), r"Composite.rand: shape must be .*\(-2,\)"),
+    (lambda: Composite(a=Unbounded(2)).zero((-1,)), r"Composite.zero: shape"),
+    (lambda: Categorical(3).rand(jax.random.key(0), (2, -1)), r"Categorical.rand: shape must be .*\(2, -1\)"),
+    (lambda: OneHot(3).one((-1,)), r"OneHot.one: shape"),
+    (lambda: Bounded(0.0, 1.0, shape=(1,)).expand(-1, 1), r"\.expand: shape must be .*\(-1, 1\)"),
+    (lambda: Bounded(np.nan, 1.0, shape=(), dtype=np.int32), "Bounded: low=nan is not finite"),
+    (lambda: Bounded(0, np.inf, shape=(), dtype=np.int32), "Bounded: high=inf is not finite"),
+    (lambda: Bounded(0.0, 1e39, shape=(2,)), "Bounded: high=1e[+]?39 is not finite in dtype float32"),
+    (lambda: Bounded(np.zeros(2), np.ones(3)), r"low of shape \(2,\) and high of shape \(3,\) do not broadcast"),
+    (lambda: Bounded(1.0, 0.0, shape=(1,)), "low must be <= high"),
+])
+def test_every_spec_checks_its_sizes_and_bounds(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bounds_at_the_dtype_limits_are_finite_and_sample_finite_values(key):
+    info = np.finfo(np.float16)
+    spec = Bounded(info.min, info.max, shape=(64,), dtype=np.float16)
+    assert bool(jnp.isfinite(spec.rand(key, (4,))).all())
+
+
+def test_discrete_specs_map_nan_to_their_lowest_member():
+    nan = jnp.nan
+    assert Categorical(4).project(jnp.array([nan, 2.0])).tolist() == [0, 2]
+    assert Categorical(4, mask=np.array([F, F, T, T])).project(jnp.array(nan)).tolist() == 2
+    assert MultiCategorical([2, 3]).project(jnp.array([nan, nan])).tolist() == [0, 0]
+    assert Binary(2).project(jnp.array([nan, 1.0])).tolist() == [0, 1]
+    # OneHot: NaN ranks lowest, never above a number; a row of NaN gives its first allowed entry.
+    assert OneHot(3).project(jnp.array([nan, 0.5, 0.1])).tolist() == [F, T, F]
+    assert OneHot(3, mask=np.array([F, T, T])).project(jnp.full(3, nan)).tolist() == [F, T, F]
+    assert OneHot(3, dtype=np.float32).project(jnp.full(3, nan)).tolist() == [1.0, 0.0, 0.0]
+    assert MultiOneHot([2, 2]).project(jnp.array([nan, 1.0, nan, nan])).tolist() == [F, T, T, F]
+    # Integer and bool Unbounded: saturate in range, NaN to the dtype's minimum / False.
+    ints = Unbounded(3, dtype=np.int32).project(jnp.array([nan, 1e30, -1e30]))
+    assert ints.tolist() == [np.iinfo(np.int32).min, np.iinfo(np.int32).max, np.iinfo(np.int32).min]
+    assert Unbounded(2, dtype=np.int8).project(jnp.array([300, -7], jnp.int32)).tolist() == [127, -7]
+    assert Unbounded(2, dtype=bool).project(jnp.array([nan, 2.0])).tolist() == [F, T]
+    # A float Unbounded keeps NaN and inf: it only casts.
+    out = Unbounded(2).project(jnp.array([nan, jnp.inf]))
+    assert np.isnan(np.asarray(out[0])) and out[1] == np.inf

@@ -283,3 +283,62 @@ def test_tree_map_and_grad_through_a_tensordict():
     assert isinstance(grads, TensorDict)
     np.testing.assert_allclose(grads["observation"], 2 * td["observation"])
     assert jax.tree.map(lambda x: x[0], td).batch_size == ()
+
+
+# ------------------------------------------------------------------ bad input (issue 20)
+
+
+def test_apply_checks_every_entry_shares_the_batch_size():
+    td = make_td()
+    # Slicing only the 2-D entries used to be accepted, the batch size read off one entry.
+    with pytest.raises(ValueError, match=r"TensorDict.apply: Entry .* has leading dims \(4,\) but entry .* has \(2,\)"):
+        td.apply(lambda x: x[:2] if x.shape[-1] == 3 else x)
+    assert td.apply(lambda x: x[:2]).batch_size == (2,)  # every entry alike: the batch follows
+    assert td.apply(lambda x: jnp.stack([x, x])).batch_size == (2, 4)
+    with pytest.raises(ValueError, match=r"apply\(batch_size=\(3,\)\).*batch_size \(3,\)"):
+        td.apply(lambda x: x, batch_size=[3])
+    # batch_size= rebuilds through the constructor, so fn may change the trailing dims.
+    grown = td.apply(lambda x: x[..., None], batch_size=[4])
+    assert grown.batch_size == (4,) and grown["next", "reward"].shape == (4, 1, 1)
+    # Under vmap and scan (batch-stripped leaves) apply still works.
+    assert jax.vmap(lambda t: t.apply(jnp.sin))(td).batch_size == (4,)
+    assert jax.lax.scan(lambda c, t: (c, t.apply(lambda x: x * 2)), 0, td)[1].batch_size == (4,)
+    assert jax.jit(lambda t: t.apply(lambda x: x + 1))(td).batch_size == (4,)
+
+
+def test_update_writes_an_empty_nested_tensordict():
+    td = make_td()
+    out = td.update({"x": TensorDict({}, [4])})  # used to be dropped silently
+    assert "x" in out and out["x"].batch_size == (4,) and out["x"].is_empty()
+    assert "x" in td.update({"x": {}})
+    merged = td.update({"next": TensorDict({}, [4])})  # merges into the existing one: a no-op
+    assert merged["next"].keys() == ["observation", "reward"]
+    with pytest.raises(ValueError, match=r"Entry 'x' has TensorDict batch_size \(3,\).*\(4,\)"):
+        td.update({"x": TensorDict({}, [3])})
+
+
+@pytest.mark.parametrize("batch", [(), (0,), (4,)])
+def test_bool_raises_and_names_what_to_use(batch):
+    for td in (make_td(batch), TensorDict({}, batch)):
+        with pytest.raises(RuntimeError, match=r"TensorDict to a boolean is not permitted.*is_empty\(\)"):
+            bool(td)
+    assert TensorDict({"a": jnp.zeros(batch)}, batch) is not None  # the constructor reads no bool
+    assert TensorDict(make_td(batch), batch).keys() == make_td(batch).keys()  # a TensorDict source
+
+
+def test_stack_and_cat_name_the_batch_sizes_and_entries_that_differ():
+    a, b = make_td((4,)), make_td((3,))
+    with pytest.raises(ValueError, match=r"stack: the TensorDicts need the same batch_size, got batch sizes \[\(4,\), \(3,\)\]"):
+        stack([a, b])
+    assert cat([a, b]).batch_size == (7,)
+    with pytest.raises(ValueError, match=r"cat: .*batch_size \(except dim 1\), got batch sizes \[\(2, 2\), \(3, 2\)\]"):
+        cat([make_td((2, 2)), make_td((3, 2))], dim=1)
+    wide = a.set("observation", jnp.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"stack: entry 'observation' has shapes \[\(4, 3\), \(4, 5\)\]"):
+        stack([a, wide])
+    with pytest.raises(ValueError, match=r"cat: entry 'observation' has shapes"):
+        cat([a, wide])
+    with pytest.raises(ValueError, match=r"stack: the TensorDicts need the same batch_size"):
+        stack([TensorDict({}, [2]), TensorDict({}, [3])])
+    with pytest.raises(TypeError, match="stack takes a sequence"):
+        stack(a)

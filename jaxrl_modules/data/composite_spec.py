@@ -49,7 +49,7 @@ class Composite(TensorSpec):
     """
 
     def __init__(self, source_dict: Mapping[Any, Any] | None = None, *, shape: Any = (), **specs: Any):
-        shape = _as_shape(shape)
+        shape = _as_shape(shape, "Composite")
         entries: dict[str, Any] = {}
         nested: list[tuple[tuple[str, ...], Any]] = []
         for key, value in {**(source_dict or {}), **specs}.items():
@@ -241,18 +241,18 @@ class Composite(TensorSpec):
         Each leaf draws from ``jax.random.fold_in(key, i)``, ``i`` its rank in sorted key order,
         so adding an entry changes only the entries sorted after it.
         """
-        lead = _as_shape(shape)
+        lead = _as_shape(shape, "Composite.rand")
         index = {path: i for i, (path, _) in enumerate(self._leaf_specs())}
         return self._build(lambda path, spec: spec.rand(jax.random.fold_in(key, index[path]), lead), lead)
 
     def zero(self, shape: Any = ()) -> TensorDict:
         """A TensorDict of zeros with batch size ``(*shape, *self.shape)``."""
-        lead = _as_shape(shape)
+        lead = _as_shape(shape, "Composite.zero")
         return self._build(lambda path, spec: spec.zero(lead), lead)
 
     def one(self, shape: Any = ()) -> TensorDict:
         """A TensorDict of ones with batch size ``(*shape, *self.shape)``."""
-        lead = _as_shape(shape)
+        lead = _as_shape(shape, "Composite.one")
         return self._build(lambda path, spec: spec.one(lead), lead)
 
     zeros, ones = zero, one

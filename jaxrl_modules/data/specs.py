@@ -14,6 +14,24 @@ Dtypes: JAX defaults to 32 bits, so ``Categorical``, ``MultiCategorical`` and
 canonicalized the way JAX does (``int64`` becomes ``int32`` unless ``jax_enable_x64`` is set), so
 that a spec's dtype is the dtype of the arrays JAX actually produces.
 
+Validation: every spec checks its sizes at construction (``n`` and every entry of ``nvec`` an
+integer >= 1, every dim of a shape a non-negative integer, a ``Bounded`` spec's bounds finite,
+representable in its dtype and ``low <= high``), and ``rand``, ``zero``, ``one`` and ``expand``
+check their shape argument; errors name the spec and the argument.
+
+NaN: ``project`` of a float spec keeps NaN (NaN in, NaN out; ``+-inf`` still clip to the bounds),
+so a diverged actor's NaN is never laundered into a valid-looking value; ``is_in`` is False for
+NaN in a ``Bounded`` spec. A discrete spec cannot hold NaN: there NaN ranks lowest, so it maps to
+the lowest member (``low`` of an integer ``Bounded``, 0 for ``Binary``, index 0 for
+``Categorical`` or the first allowed index under a mask, the first allowed entry of a
+``OneHot`` row made of NaN; a NaN entry never wins a ``OneHot`` row that has a number).
+
+Masked rows: a mask (True = allowed) must allow at least one entry per row (per block for the
+multi specs). A spec's own mask is checked at construction; a dynamic mask passed to ``rand``,
+``is_in`` or ``project`` cannot be checked under jit, and a row (or block) that allows nothing
+gives index 0 of that row or block (the one-hot of entry 0), the library-wide rule; use
+``jaxrl_modules.functional.any_action_allowed`` to tell such rows apart.
+
 The base class is in :mod:`jaxrl_modules.data.tensor_spec`, composite specs in
 :mod:`jaxrl_modules.data.composite_spec`.
 """
@@ -33,6 +51,7 @@ from jaxrl_modules.data.composite_spec import Composite, CompositeSpec
 from jaxrl_modules.data.tensor_spec import (
     TensorSpec,
     _as_shape,
+    _check_count,
     _bcast,
     _canonical_dtype,
     _fmt,
@@ -69,17 +88,44 @@ def _clip_cast(x: jax.Array, low: Any, high: Any, dtype: np.dtype) -> jax.Array:
     """``x`` clipped to ``[low, high]`` and cast to ``dtype``; floats are rounded for int dtypes.
 
     The bounds are compared with ``x`` before the cast, so out-of-range integers never wrap.
-    NaN maps to ``low``: it has no nearest member, and the result must be a member.
+    NaN stays NaN for a float dtype (a diverged actor's action must stay visible, not become a
+    valid-looking bound); an integer dtype cannot hold NaN, and there it maps to ``low``.
     """
     lo, hi = _bcast(low, x.shape, dtype), _bcast(high, x.shape, dtype)
     if jnp.issubdtype(dtype, jnp.floating):
-        y = x.astype(dtype)
-        return jnp.clip(jnp.where(jnp.isnan(y), lo, y), lo, hi)
+        return jnp.clip(x.astype(dtype), lo, hi)  # clip keeps NaN
     below = x < lo
     if jnp.issubdtype(x.dtype, jnp.inexact):
         x = jnp.round(x)
         below = (x < lo) | jnp.isnan(x)
     return jnp.where(below, lo, jnp.where(x > hi, hi, x.astype(dtype)))
+
+
+def _check_nvec(owner: str, nvec: Sequence[int]) -> tuple[int, ...]:
+    nvec = tuple(nvec)
+    if not nvec:
+        raise ValueError(f"{owner}: nvec must hold at least one block, got {list(nvec)}.")
+    return tuple(_check_count(owner, f"nvec[{i}]", n) for i, n in enumerate(nvec))
+
+
+def _check_finite_bound(name: str, bound: np.ndarray, dtype: np.dtype) -> None:
+    # A bound that is not a number, or that casting to the dtype turns into +-inf (1e5 in float16),
+    # would make project and rand return inf or NaN. TorchRL accepts infinite bounds; here a box
+    # with an infinite side is an error, since rand cannot be uniform over it.
+    bound = np.asarray(bound)
+    if np.issubdtype(bound.dtype, np.inexact) and not np.all(np.isfinite(bound)):
+        raise ValueError(
+            f"Bounded: {name}={_fmt(bound)} is not finite. Pass finite bounds, or use Unbounded "
+            "for a side with no bound (np.finfo(dtype).min / .max for a box bounded on some dims only)."
+        )
+    if np.issubdtype(dtype, np.floating):
+        with np.errstate(over="ignore"):
+            cast = bound.astype(dtype)
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(
+                f"Bounded: {name}={_fmt(bound)} is not finite in dtype {np.dtype(dtype)} (largest: "
+                f"{np.finfo(dtype).max}). Pass finite bounds that the dtype can hold, or use Unbounded."
+            )
 
 
 def _check_fits(what: str, value: Any, dtype: np.dtype) -> None:
@@ -114,14 +160,28 @@ def _randint_inclusive(key: jax.Array, shape: tuple[int, ...], low: np.ndarray, 
 
 
 def _first_max_one_hot(x: jax.Array, mask: jax.Array | None, n: int, dtype: np.dtype) -> jax.Array:
-    """One-hot of the first maximum along the last axis, among allowed entries only."""
+    """One-hot of the first maximum along the last axis, among allowed entries only.
+
+    NaN ranks as -inf (never above a number), so a row of NaN gives its first allowed entry.
+    """
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
+    x = jnp.where(jnp.isnan(x), -jnp.inf, x)  # argmax would pick the first NaN
     if mask is not None:
         # An allowed -inf must still beat the masked entries, which become -inf themselves.
         x = jnp.where(jnp.isneginf(x), jnp.finfo(x.dtype).min, x)
         x = jnp.where(mask, x, -jnp.inf)
     return jax.nn.one_hot(jnp.argmax(x, axis=-1), n, dtype=dtype)
+
+
+def _masked_draw(key: jax.Array, mask: jax.Array) -> jax.Array:
+    """A uniform index among the allowed entries of each row; index 0 where a row allows none.
+
+    Index 0 for an empty row is the library-wide masked-row rule, made explicit here rather than
+    left to how ``jax.random.categorical`` treats a row of ``-inf``.
+    """
+    index = jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf), axis=-1)
+    return jnp.where(jnp.any(mask, axis=-1), index, 0)
 
 
 def _all(parts: Sequence[jax.Array]) -> jax.Array:
@@ -142,8 +202,15 @@ class Bounded(TensorSpec):
       domain: overrides the domain read off the dtype.
 
     ``rand`` is uniform: over ``[low, high]`` for floats, over the integers ``{low, ..., high}``
-    for ints (as TorchRL 0.14.1). ``project`` clips (NaN goes to ``low``), rounding floats for an
-    int dtype.
+    for ints (as TorchRL 0.14.1). ``project`` clips, rounding floats for an int dtype; ``+-inf``
+    clip to the bounds. NaN stays NaN for a float dtype (NaN in, NaN out, so a diverged value is
+    never laundered into a valid-looking bound); an int dtype cannot hold NaN and maps it to
+    ``low``.
+
+    Raises:
+      ValueError: a bound is NaN or infinite, or does not fit in the dtype (``1e5`` in float16),
+        ``low > high`` somewhere, or a dim of ``shape`` is negative. TorchRL accepts infinite
+        bounds; use `Unbounded` for a value with no bound.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -172,8 +239,14 @@ class Bounded(TensorSpec):
                     f"Bounded needs a shape: pass shape=... or array bounds; got scalar low={low} "
                     f"and high={high} and shape=None."
                 )
-            shape = np.broadcast_shapes(*shapes)
-        shape = _as_shape(shape)
+            try:
+                shape = np.broadcast_shapes(*shapes)
+            except ValueError:
+                raise ValueError(
+                    f"Bounded: low of shape {low.shape} and high of shape {high.shape} do not broadcast "
+                    "together; pass bounds of one shape, or scalars and shape=..."
+                ) from None
+        shape = _as_shape(shape, "Bounded")
         bounds = []
         for name, bound in (("low", low), ("high", high)):
             try:
@@ -182,6 +255,9 @@ class Bounded(TensorSpec):
                 raise ValueError(
                     f"Bounded: {name} of shape {bound.shape} cannot be broadcast to shape {shape}."
                 ) from None
+            if not np.issubdtype(bound.dtype, np.number) and bound.dtype != np.bool_:
+                raise ValueError(f"Bounded: {name} must be numbers, got {bound!r}.")
+            _check_finite_bound(name, bound, dtype)
             if np.issubdtype(dtype, np.integer):
                 if np.issubdtype(bound.dtype, np.floating):
                     bound = np.ceil(bound) if name == "low" else np.floor(bound)
@@ -219,7 +295,9 @@ class Unbounded(TensorSpec):
     Args:
       shape: the per-sample shape; default ``(1,)`` as TorchRL; an int ``n`` means ``(n,)``.
       dtype: default float32. ``rand`` draws a standard normal for floats, full-range integers for
-        ints, fair coins for bool; ``project`` only casts (rounding floats for an int dtype).
+        ints, fair coins for bool; ``project`` only casts: NaN and +-inf stay for a float dtype;
+        for an int dtype floats are rounded and clipped to the dtype's range (NaN becomes its
+        minimum); for bool, NaN becomes False.
 
     Examples:
       >>> import jax
@@ -241,8 +319,12 @@ class Unbounded(TensorSpec):
         return jnp.asarray(True)
 
     def _project(self, x, mask):
-        if jnp.issubdtype(x.dtype, jnp.inexact) and np.issubdtype(self.dtype, np.integer):
-            x = jnp.round(x)
+        if np.issubdtype(self.dtype, np.integer):
+            # Clipped to the dtype's range first, so a large value saturates instead of wrapping.
+            info = np.iinfo(self.dtype)
+            return _clip_cast(x, info.min, info.max, self.dtype)
+        if self.dtype == np.bool_ and jnp.issubdtype(x.dtype, jnp.inexact):
+            return jnp.where(jnp.isnan(x), False, x.astype(jnp.bool_))  # NaN would cast to True
         return x.astype(self.dtype)
 
     def _rand(self, key, lead, mask):
@@ -282,8 +364,10 @@ class OneHot(_MaskedSpec):
       dtype: default bool, as TorchRL.
       mask: optional boolean mask broadcastable to ``shape`` (True = allowed).
 
-    ``project`` is the one-hot of the first maximum of each row, among allowed entries; ``rand`` is
-    uniform over allowed entries.
+    ``project`` is the one-hot of the first maximum of each row, among allowed entries (NaN ranks
+    lowest); ``rand`` is uniform over allowed entries. A row whose mask (the spec's and a dynamic
+    one, ANDed) allows nothing gives the one-hot of entry 0 in both, as every masked sampler of
+    the library.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -301,8 +385,8 @@ class OneHot(_MaskedSpec):
     _kind_of_mask = "(the spec shape)"
 
     def __init__(self, n: int, shape: Any = None, dtype: Any = np.bool_, mask: ArrayLike | None = None):
-        n = int(n)
-        shape = (n,) if shape is None else _as_shape(shape)
+        n = _check_count("OneHot", "n", n)
+        shape = (n,) if shape is None else _as_shape(shape, "OneHot")
         if not shape or shape[-1] != n:
             raise ValueError(f"OneHot(n={n}): the last dim of shape must equal n, got shape={shape}.")
         super().__init__(shape, dtype, "discrete")
@@ -322,8 +406,8 @@ class OneHot(_MaskedSpec):
 
     def _rand(self, key, lead, mask):
         shape = (*lead, *self.shape)
-        logits = jnp.zeros(shape) if mask is None else jnp.where(mask, 0.0, -jnp.inf)
-        return jax.nn.one_hot(jax.random.categorical(key, logits, axis=-1), self.n, dtype=self.dtype)
+        index = _masked_draw(key, jnp.ones(shape, bool) if mask is None else mask)
+        return jax.nn.one_hot(index, self.n, dtype=self.dtype)
 
     def encode(self, value: Any) -> jax.Array:
         """Indices (an int or an int array of shape ``batch``) as one-hots of shape ``(*batch, n)``."""
@@ -347,8 +431,9 @@ class Categorical(_MaskedSpec):
       dtype: default int32 (TorchRL uses int64; JAX defaults to 32 bits).
       mask: optional boolean mask broadcastable to ``(*shape, n)`` (True = allowed).
 
-    ``project`` rounds floats and clips to ``[0, n-1]``; a disallowed index becomes the first
-    allowed one. ``rand`` is uniform over allowed indices.
+    ``project`` rounds floats and clips to ``[0, n-1]`` (NaN becomes 0); a disallowed index becomes
+    the first allowed one. ``rand`` is uniform over allowed indices. A row whose mask allows
+    nothing gives index 0 in both, as every masked sampler of the library.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -367,7 +452,8 @@ class Categorical(_MaskedSpec):
         super().__init__(() if shape is None else shape, dtype, "discrete")
         if not np.issubdtype(self.dtype, np.integer):
             raise ValueError(f"Categorical takes an integer dtype, got {self.dtype}.")
-        _check_fits("Categorical: n - 1", int(n) - 1, self.dtype)
+        n = _check_count("Categorical", "n", n)
+        _check_fits("Categorical: n - 1", n - 1, self.dtype)
         self._set(n=int(n))
         self._set(mask=self._check_mask(mask))
 
@@ -392,7 +478,7 @@ class Categorical(_MaskedSpec):
         shape = (*lead, *self.shape)
         if mask is None:
             return jax.random.randint(key, shape, 0, self.n, self.dtype)
-        return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf), axis=-1).astype(self.dtype)
+        return _masked_draw(key, mask).astype(self.dtype)
 
     def to_one_hot(self, x: ArrayLike) -> jax.Array:
         """Indices ``(*batch, *shape)`` as bool one-hots ``(*batch, *shape, n)``."""
@@ -426,8 +512,11 @@ class Binary(TensorSpec):
     def __init__(self, n: int | None = None, shape: Any = None, dtype: Any = np.int8):
         if n is None and shape is None:
             raise ValueError("Binary needs n or shape, got neither.")
-        shape = (int(n),) if shape is None else _as_shape(shape)
-        n = shape[-1] if n is None and shape else n
+        if n is not None:
+            n = _check_count("Binary", "n", n)
+        shape = (n,) if shape is None else _as_shape(shape, "Binary")
+        if n is None and shape:
+            n = _check_count("Binary", "n (the last dim of shape)", shape[-1])
         if not shape or shape[-1] != n:
             raise ValueError(f"Binary(n={n}): the last dim of shape must equal n, got shape={shape}.")
         super().__init__(shape, dtype, "discrete")
@@ -455,7 +544,8 @@ class MultiOneHot(_MaskedSpec):
       dtype: default bool.
       mask: optional boolean mask broadcastable to ``shape``.
 
-    Every method applies the ``OneHot`` rule to each block.
+    Every method applies the ``OneHot`` rule to each block: a block whose mask allows nothing
+    gives the one-hot of its entry 0.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -471,8 +561,8 @@ class MultiOneHot(_MaskedSpec):
 
     def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.bool_,
                  mask: ArrayLike | None = None):
-        nvec = tuple(int(n) for n in nvec)
-        shape = (sum(nvec),) if shape is None else _as_shape(shape)
+        nvec = _check_nvec("MultiOneHot", nvec)
+        shape = (sum(nvec),) if shape is None else _as_shape(shape, "MultiOneHot")
         if not shape or shape[-1] != sum(nvec):
             raise ValueError(
                 f"MultiOneHot(nvec={list(nvec)}): the last dim of shape must equal sum(nvec)={sum(nvec)}, "
@@ -521,7 +611,8 @@ class MultiCategorical(_MaskedSpec):
       mask: optional boolean mask broadcastable to ``(*shape[:-1], sum(nvec))``, the blocks of
         allowed values side by side (the same layout as ``MultiOneHot``'s, as TorchRL).
 
-    Every method applies the ``Categorical`` rule to each entry.
+    Every method applies the ``Categorical`` rule to each entry: an entry whose block of the mask
+    allows nothing gives index 0.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -538,8 +629,8 @@ class MultiCategorical(_MaskedSpec):
 
     def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.int32,
                  mask: ArrayLike | None = None):
-        nvec = tuple(int(n) for n in np.asarray(nvec).reshape(-1))
-        shape = (len(nvec),) if shape is None else _as_shape(shape)
+        nvec = _check_nvec("MultiCategorical", np.asarray(nvec).reshape(-1).tolist())
+        shape = (len(nvec),) if shape is None else _as_shape(shape, "MultiCategorical")
         if not shape or shape[-1] != len(nvec):
             raise ValueError(
                 f"MultiCategorical(nvec={list(nvec)}): the last dim of shape must equal "

@@ -8,6 +8,7 @@ composite one in :mod:`jaxrl_modules.data.composite_spec`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,14 +22,35 @@ __all__ = ["TensorSpec"]
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _as_shape(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+def _as_shape(shape: Any, owner: str = "", arg: str = "shape") -> tuple[int, ...]:
+    """A shape as a tuple of ints; a negative or non-integer dim raises (int() would truncate).
+
+    ``owner`` and ``arg`` name the spec and the argument in the error.
+    """
+    try:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        out = tuple(operator.index(d) for d in dims)
+    except TypeError:
+        out = None
+    if out is None or any(isinstance(d, bool) for d in dims) or any(s < 0 for s in out):
+        where = f"{owner}: {arg}" if owner else arg
+        raise ValueError(f"{where} must be a tuple of non-negative integers, got {shape!r}.")
+    return out
+
+
+def _check_count(owner: str, name: str, value: Any) -> int:
+    """A number of choices (n, an entry of nvec): an integer of at least 1."""
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or n < 1:
+        raise ValueError(f"{owner}: {name} must be an integer >= 1 (the number of choices), got {value!r}.")
+    return n
 
 
 def _expand_shape(old: tuple[int, ...], args: tuple[Any, ...], owner: str) -> tuple[int, ...]:
-    new = _as_shape(args[0] if len(args) == 1 and not isinstance(args[0], int) else args)
+    new = _as_shape(args[0] if len(args) == 1 and not isinstance(args[0], int) else args, f"{owner}.expand")
     try:
         ok = np.broadcast_shapes(old, new) == new
     except ValueError:
@@ -108,7 +130,7 @@ class TensorSpec:
 
     def __init__(self, shape: Any, dtype: Any, domain: str):
         dtype = None if dtype is None else _canonical_dtype(dtype)
-        self._set(shape=_as_shape(shape), dtype=dtype, domain=domain)
+        self._set(shape=_as_shape(shape, type(self).__name__), dtype=dtype, domain=domain)
 
     def _set(self, **attrs: Any) -> None:
         for name, value in attrs.items():
@@ -196,7 +218,8 @@ class TensorSpec:
           mask: (masked specs only) a dynamic boolean mask, combined with the spec's own.
 
         Returns:
-          An array of the same shape and of the spec's dtype for which ``is_in`` holds.
+          An array of the same shape and of the spec's dtype for which ``is_in`` holds, except
+          that NaN stays NaN in a float spec (NaN in, NaN out: a diverged value stays visible).
         """
         x = jnp.asarray(x)
         lead = self._lead(x)
@@ -212,26 +235,28 @@ class TensorSpec:
 
         Args:
           key: a JAX PRNG key.
-          shape: leading batch shape.
+          shape: leading batch shape (non-negative ints).
           mask: (masked specs only) a dynamic boolean mask broadcastable to the mask layout with
             the batch in front (``(*shape, *spec.shape)`` for OneHot, ``(*shape, *spec.shape, n)``
             for Categorical), ANDed with the spec's own; e.g. an action mask read from a
-            TensorDict under jit. Each row must allow an entry: that cannot be checked on traced
-            values, and a row that allows nothing yields index 0.
+            TensorDict under jit. Each row (each block of a multi spec) should allow an entry:
+            that cannot be checked on traced values, and a row or block that allows nothing
+            yields index 0 (the one-hot of entry 0), the library-wide masked-row rule;
+            ``jaxrl_modules.functional.any_action_allowed(mask)`` tells such rows apart.
 
         Returns:
           An array of shape ``(*shape, *spec.shape)`` and the spec's dtype.
         """
-        lead = _as_shape(shape)
+        lead = _as_shape(shape, f"{type(self).__name__}.rand")
         return self._rand(key, lead, self._mask_for(mask, lead))
 
     def zero(self, shape: Any = ()) -> jax.Array:
         """Zeros of shape ``(*shape, *spec.shape)`` in the spec's dtype (not always a member)."""
-        return jnp.zeros((*_as_shape(shape), *self.shape), self.dtype)
+        return jnp.zeros((*_as_shape(shape, f"{type(self).__name__}.zero"), *self.shape), self.dtype)
 
     def one(self, shape: Any = ()) -> jax.Array:
         """Ones of shape ``(*shape, *spec.shape)`` in the spec's dtype (not always a member)."""
-        return jnp.ones((*_as_shape(shape), *self.shape), self.dtype)
+        return jnp.ones((*_as_shape(shape, f"{type(self).__name__}.one"), *self.shape), self.dtype)
 
     zeros, ones = zero, one
 

@@ -5,12 +5,20 @@ dimensions it has beyond the batch (its *event* dimensions, static pytree metada
 shape is ``entry.shape[:entry.ndim - event_ndim]`` for any entry. That rule stays true when
 ``jax.vmap`` strips a batch axis, when ``jax.lax.scan`` stacks outputs along a new leading axis, and
 when ``tree_map`` indexes or stacks the leaves, so the batch shape follows every transformation
-with no extra leaf crossing the ``jit`` boundary. Only an empty TensorDict carries a zero-size
-marker leaf of shape ``(*batch_size, 0)``, since it has no entry to read its batch shape from.
+with no extra leaf crossing the ``jit`` boundary. Only an empty TensorDict carries a marker leaf,
+zeros of shape ``(*batch_size, 1)``, since it has no entry to read its batch shape from (one
+element per batch entry, not zero: orbax refuses to checkpoint zero-size arrays).
 
 Keys are kept sorted, as JAX sorts dict keys: two TensorDicts with the same entries have the same
 tree structure whatever order the entries were written in, so they can be scan carries, cond
 branches and tree_map partners of each other.
+
+Consistency: the constructor, ``set``, ``update``, ``apply``, ``stack`` and ``cat`` check that
+every entry's leading dims match the batch size and name the key that does not. A plain
+``jax.tree.map`` over a TensorDict does not check (unflattening must accept JAX's placeholder and
+batch-stripped leaves inside ``vmap`` and ``scan``): a function that changes only some entries'
+leading dims gives an inconsistent TensorDict, so map with ``td.apply(fn)`` instead.
+``bool(td)`` raises, as in TorchRL's tensordict: use ``td.is_empty()``.
 """
 
 from __future__ import annotations
@@ -89,13 +97,17 @@ class TensorDict:
     def __init__(self, source: Mapping[str, Any] | None = None, batch_size: Any = ()):
         batch_size = _as_shape(batch_size)
         entries = {}
-        for key, value in (source or {}).items():
+        # `source or {}` would call bool() on a TensorDict source, which raises.
+        for key, value in ({} if source is None else source).items():
             if not isinstance(key, str):
                 raise TypeError(
                     f"TensorDict keys are strings (use nested mappings for nested keys), got {key!r}."
                 )
             if isinstance(value, Mapping) and not isinstance(value, TensorDict):
-                value = TensorDict(value, batch_size)
+                try:
+                    value = TensorDict(value, batch_size)
+                except ValueError as err:
+                    raise ValueError(f"In entry {key!r}: {err}") from None
             elif not isinstance(value, TensorDict):
                 value = _as_array(value)
             entries[key] = value
@@ -109,7 +121,8 @@ class TensorDict:
         if keys:
             event = tuple(len(_shape(v)) - len(batch_size) for v in values)
         else:
-            values = (jnp.zeros((*batch_size, 0), jnp.float32),)
+            # Not zero-size (*batch_size, 0): orbax refuses to save zero-size arrays.
+            values = (jnp.zeros((*batch_size, 1), jnp.float32),)
             event = (1,)
         object.__setattr__(self, "_keys", keys)
         object.__setattr__(self, "_values", values)
@@ -148,6 +161,16 @@ class TensorDict:
     def __iter__(self) -> Iterator[TensorDict]:
         """Iterates over the first batch dimension, as TorchRL does."""
         return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        # Without this, bool() would fall back on __len__: False for a non-empty TensorDict of
+        # batch size (0,), an error for batch size (). TorchRL's tensordict raises too.
+        raise RuntimeError(
+            "Converting a TensorDict to a boolean is not permitted (as in TorchRL's tensordict): it "
+            "is ambiguous. Use `not td.is_empty()` or `len(td.keys()) > 0` for whether it holds "
+            "entries, `td.numel() > 0` for whether its batch is non-empty, `td is not None` for "
+            "whether there is one."
+        )
 
     # ------------------------------------------------------------------------------------ keys
     def _entries(self) -> dict[str, Any]:
@@ -244,9 +267,16 @@ class TensorDict:
         return TensorDict._from_checked(entries, self.batch_size)
 
     def update(self, other: Mapping[str, Any] | TensorDict) -> TensorDict:
-        """Returns a new TensorDict with every leaf of ``other`` written in (nested entries merge)."""
+        """Returns a new TensorDict with every leaf of ``other`` written in (nested entries merge).
+
+        An empty nested TensorDict (or mapping) of ``other`` is written too when its key is absent
+        (and must then match the batch size), and merges as a no-op into an existing one.
+        """
         td = self
         for key, value in _leaf_items(other):
+            if isinstance(value, (Mapping, TensorDict)):  # an empty node
+                if isinstance(td.get(key, None), TensorDict):
+                    continue
             td = td.set(key, value)
         return td
 
@@ -299,9 +329,42 @@ class TensorDict:
         return TensorDict._from_checked(entries, self.batch_size)
 
     # -------------------------------------------------------------------------- batch transforms
-    def apply(self, fn: Callable[..., Any], *others: TensorDict) -> TensorDict:
-        """Maps ``fn`` over the arrays (and the matching arrays of ``others``)."""
-        return jax.tree.map(fn, self, *others)
+    def apply(self, fn: Callable[..., Any], *others: TensorDict, batch_size: Any = None) -> TensorDict:
+        """Maps ``fn`` over the arrays (and the matching arrays of ``others``), checking the result.
+
+        Args:
+          fn: a function of one array (and one of each of ``others``) returning an array.
+          *others: TensorDicts with the same keys, mapped alongside.
+          batch_size: the batch size of the result, checked against every entry's leading dims
+            as the constructor does; needed when ``fn`` changes the number of trailing (non-batch)
+            dims of the entries. By default the result's batch size is read off the entries,
+            whose count of trailing dims ``fn`` must keep: unlike TorchRL (which keeps
+            ``td.batch_size`` unless told), ``fn`` may add, drop, move or resize batch dims, the
+            same for every entry, and the batch size follows.
+
+        Returns:
+          A new TensorDict. As the constructor, it raises a ValueError naming the key when the
+          entries' leading dims disagree (e.g. ``fn`` sliced only some of them) or differ from
+          ``batch_size``. A plain ``jax.tree.map`` over a TensorDict does not check: it rebuilds
+          the TensorDict from whatever leaves it gets (JAX unflattens with placeholders and
+          batch-stripped leaves inside vmap and scan), so prefer ``apply`` outside transforms, or
+          call ``td.apply(lambda x: x)`` to check a tree.map result.
+        """
+        out = jax.tree.map(fn, self, *others)
+        if batch_size is not None:
+            # Rebuilt by the constructor: it checks every key and recounts the trailing dims.
+            try:
+                return TensorDict(out.to_dict(), batch_size)
+            except ValueError as err:
+                raise ValueError(f"TensorDict.apply(batch_size={_as_shape(batch_size)}): {err}") from None
+        try:
+            _consistent_batch(out, ())
+        except ValueError as err:
+            raise ValueError(
+                f"TensorDict.apply: {err} Map every entry's batch dims alike, or pass batch_size=... "
+                "when fn changes the trailing dims."
+            ) from None
+        return out
 
     def _map_children(self, fn: Callable[[Any], Any], batch_size: tuple[int, ...]) -> TensorDict:
         entries = {k: fn(v) for k, v in self._entries().items()}
@@ -413,12 +476,49 @@ def _check_leading(key: str, value: Any, batch_size: tuple[int, ...]) -> None:
 
 
 def _leaf_items(source: Mapping[str, Any] | TensorDict) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """``(path, value)`` for every leaf; an empty nested mapping or TensorDict is yielded itself."""
     for key, value in source.items():
         if isinstance(value, Mapping) or isinstance(value, TensorDict):
-            for sub_key, sub_value in _leaf_items(value):
+            sub = list(_leaf_items(value))
+            if not sub:
+                yield (key,), value
+            for sub_key, sub_value in sub:
                 yield (key, *sub_key), sub_value
         else:
             yield (key,), value
+
+
+def _consistent_batch(td: TensorDict, prefix: tuple[str, ...]) -> tuple[int, ...]:
+    """The batch size every entry of ``td`` agrees on (read off the event dims); raises otherwise."""
+    found: tuple[int, ...] | None = None
+    first = None
+    names = td._keys or ("<batch marker of an empty TensorDict>",)
+    for key, value, event in zip(names, td._values, td._event_ndims):
+        path = (*prefix, key)
+        if isinstance(value, TensorDict):
+            batch = _consistent_batch(value, path)
+            if len(batch) < event:
+                raise ValueError(
+                    f"Entry {_key_repr(path)!r} has batch_size {batch}, shorter than the {event} dims "
+                    "it had beyond its parent's batch."
+                )
+            batch = batch[: len(batch) - event]
+        else:
+            shape = _shape(value)
+            if len(shape) < event:
+                raise ValueError(
+                    f"Entry {_key_repr(path)!r} has shape {shape}, fewer than its {event} event dims: "
+                    "the function dropped dims that are not batch dims."
+                )
+            batch = shape[: len(shape) - event]
+        if found is None:
+            found, first = batch, path
+        elif batch != found:
+            raise ValueError(
+                f"Entry {_key_repr(path)!r} has leading dims {batch} but entry {_key_repr(first)!r} "
+                f"has {found}: every entry of a TensorDict must share its batch_size."
+            )
+    return found
 
 
 def _normalize_index(index: Any, batch_size: tuple[int, ...]) -> tuple[Any, ...]:
@@ -461,7 +561,9 @@ def _resolve_reshape(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, .
 
 
 def _check_same_keys(tds: Sequence[TensorDict], op: str) -> None:
-    if not tds:
+    if isinstance(tds, TensorDict) or not all(isinstance(td, TensorDict) for td in tds):
+        raise TypeError(f"{op} takes a sequence (list or tuple) of TensorDicts, got {type(tds).__name__}.")
+    if len(tds) == 0:
         raise ValueError(f"{op} needs at least one TensorDict.")
     keys = set(tds[0].keys(True, True))
     for i, td in enumerate(tds[1:], 1):
@@ -473,23 +575,53 @@ def _check_same_keys(tds: Sequence[TensorDict], op: str) -> None:
             )
 
 
+def _check_shapes(tds: Sequence[TensorDict], op: str, skip: int | None) -> None:
+    """Equal batch sizes and entry shapes (except batch dim ``skip``, for cat), naming what differs."""
+    def comparable(shape: tuple[int, ...]) -> tuple[Any, ...]:
+        return shape if skip is None else (len(shape), *shape[:skip], *shape[skip + 1 :])
+
+    what = "batch_size" if skip is None else f"batch_size (except dim {skip})"
+    sizes = [td.batch_size for td in tds]
+    if len({comparable(b) for b in sizes}) > 1:
+        raise ValueError(
+            f"{op}: the TensorDicts need the same {what}, got batch sizes {sizes}."
+        )
+    for key, _ in tds[0].items(True):  # nested TensorDicts too: their batch sizes must agree
+        shapes = [_shape(td.get(key)) for td in tds]
+        if len({comparable(sh) for sh in shapes}) > 1:
+            raise ValueError(
+                f"{op}: entry {key!r} has shapes {shapes} in the TensorDicts; they must be equal"
+                f"{'' if skip is None else f' except along dim {skip}'}."
+            )
+
+
 def stack(tds: Sequence[TensorDict], dim: int = 0) -> TensorDict:
-    """Stacks TensorDicts with equal keys and batch sizes along a new batch dimension ``dim``."""
+    """Stacks TensorDicts with equal keys and batch sizes along a new batch dimension ``dim``.
+
+    Raises:
+      ValueError: the batch sizes, or the shapes of an entry, differ (the error names them).
+    """
     _check_same_keys(tds, "stack")
     n = tds[0].batch_dims
     dim = dim + n + 1 if dim < 0 else dim
     if not 0 <= dim <= n:
         raise IndexError(f"stack dim {dim} is out of range for batch_size {tds[0].batch_size}.")
+    _check_shapes(tds, "stack", None)
     return jax.tree.map(lambda *xs: jnp.stack(xs, axis=dim), *tds)
 
 
 def cat(tds: Sequence[TensorDict], dim: int = 0) -> TensorDict:
-    """Concatenates TensorDicts with equal keys along the existing batch dimension ``dim``."""
+    """Concatenates TensorDicts with equal keys along the existing batch dimension ``dim``.
+
+    Raises:
+      ValueError: the batch sizes differ other than along ``dim``, or an entry's shapes do.
+    """
     _check_same_keys(tds, "cat")
     n = tds[0].batch_dims
     dim = dim + n if dim < 0 else dim
     if not 0 <= dim < n:
         raise IndexError(f"cat dim {dim} is out of range for batch_size {tds[0].batch_size}.")
+    _check_shapes(tds, "cat", dim)
     return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=dim), *tds)
 
 

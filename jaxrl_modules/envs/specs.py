@@ -54,6 +54,11 @@ def spec_from_space(space: Any, categorical_action_encoding: bool = False) -> Te
         high = np.broadcast_to(np.asarray(space.high, dtype), shape)
         if np.issubdtype(dtype, np.floating) and np.all(np.isinf(low)) and np.all(np.isinf(high)):
             return Unbounded(shape=shape, dtype=dtype)
+        if np.issubdtype(dtype, np.floating):
+            # A Box bounded in some dims only: its infinite bounds become the dtype's largest
+            # finite values, as a Bounded spec's bounds must be finite.
+            info = np.finfo(dtype)
+            low, high = np.clip(low, info.min, info.max), np.clip(high, info.min, info.max)
         low, high = (b.flat[0] if b.size and np.all(b == b.flat[0]) else b for b in (low, high))
         return Bounded(low, high, shape=shape, dtype=dtype)
     if isinstance(space, spaces.Dict):

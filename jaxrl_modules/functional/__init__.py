@@ -13,8 +13,10 @@ from jaxrl_modules.functional.exploration import (
     linear_annealing,
     ornstein_uhlenbeck_sigma,
     ornstein_uhlenbeck_step,
+    project_keeping_nan,
 )
 from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, expln, inv_softplus, mappings
+from jaxrl_modules.functional.masks import ANY_ACTION_ALLOWED_KEY, any_action_allowed, check_any_action_allowed
 from jaxrl_modules.functional.planning import (
     PlanResult,
     cem_plan,
@@ -37,6 +39,9 @@ from jaxrl_modules.functional.q_value import (
 from jaxrl_modules.functional.random import standard_normal
 
 __all__ = [
+    "ANY_ACTION_ALLOWED_KEY",
+    "any_action_allowed",
+    "check_any_action_allowed",
     "PlanResult",
     "cem_plan",
     "colored_noise",
@@ -52,6 +57,7 @@ __all__ = [
     "linear_annealing",
     "ornstein_uhlenbeck_sigma",
     "ornstein_uhlenbeck_step",
+    "project_keeping_nan",
     "biased_softplus",
     "canonical_action_space",
     "categorical_projection",

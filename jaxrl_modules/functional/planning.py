@@ -16,9 +16,10 @@ environment's own pure step. Batch over states with ``jax.vmap``.
 Differences from TorchRL, on purpose: CEM's std of a single elite (``top_k=1``) is 0, not NaN
 (TorchRL's unbiased std divides by ``K - 1``); MPPI's weights are a softmax of the values minus
 their maximum, scaled after, so no value and no finite temperature overflows; a NaN or ``-inf``
-return ranks last and is no elite (``lax.top_k`` ranks NaN first), and an iteration in which no
-candidate has a number for a return keeps the previous mean and std; ``min_std`` can floor the std; ``init_mean`` lets a
-closed loop warm-start from the previous plan (`shift_plan`).
+return ranks last and is no elite (``lax.top_k`` ranks NaN first), ``+inf`` ranks first (an
+overflowed return cannot be told from a huge one), and an iteration in which no candidate has a
+number for a return keeps the previous mean and std; ``min_std`` can floor the std;
+``init_mean`` lets a closed loop warm-start from the previous plan (`shift_plan`).
 
 References:
   Rubinstein, 1999, "The Cross-Entropy Method for Combinatorial and Continuous Optimization".
@@ -43,7 +44,9 @@ from jax.typing import ArrayLike
 __all__ = [
     "PlanResult",
     "cem_plan",
+    "check_plan_options",
     "check_planning_args",
+    "check_temperature",
     "colored_noise",
     "discounted_plan_return",
     "mask_post_done_reward",
@@ -91,14 +94,72 @@ def check_planning_args(owner: str, horizon: Any, optim_steps: Any, num_candidat
         )
 
 
+def _number(value: Any) -> np.ndarray | None:
+    """``value`` as a NumPy array where it is a Python/NumPy number or array; None otherwise
+    (a JAX array or tracer is not read: checks never sync with the device)."""
+    if isinstance(value, (Real, np.ndarray, np.generic)):
+        return np.asarray(value)
+    return None
+
+
 def check_temperature(owner: str, temperature: Any) -> None:
-    """MPPI's temperature must be a positive, finite number (where it is a Python/NumPy number)."""
-    if isinstance(temperature, (Real, np.ndarray, np.generic)) and np.ndim(temperature) == 0:
-        if not (np.isfinite(temperature) and temperature > 0):
+    """MPPI's temperature must be a positive, finite number (where it is a Python/NumPy number).
+
+    Examples:
+      >>> check_temperature("mppi_plan", float("inf"))
+      Traceback (most recent call last):
+      ...
+      ValueError: mppi_plan: temperature must be a positive, finite number, got inf (larger is ...
+    """
+    t = _number(temperature)
+    if t is not None:
+        if t.ndim != 0 or not (np.isfinite(t) and t > 0):
             raise ValueError(
                 f"{owner}: temperature must be a positive, finite number, got {temperature!r} "
                 "(larger is greedier; every finite value works without overflow)."
             )
+
+
+def check_plan_options(owner: str, *, init_std: Any = 1.0, min_std: Any = 0.0, discount: Any = 1.0,
+                       momentum: Any = 0.0, keep_elites: Any = 0, noise_beta: Any = 0.0,
+                       action_low: Any = None, action_high: Any = None) -> None:
+    """Raises naming ``owner`` for planner options no plan can use (NaN, inf, out of range).
+
+    Only Python/NumPy numbers and arrays are checked (JAX arrays are left alone: no host sync).
+    ``init_std`` positive and finite; ``min_std`` and ``discount`` finite and ``>= 0``;
+    ``momentum`` in ``[0, 1)``; ``noise_beta`` finite; ``keep_elites`` an int ``>= 0``;
+    ``action_low`` / ``action_high`` not NaN, ``low <= high``.
+
+    Examples:
+      >>> check_plan_options("cem_plan", momentum=1.0)
+      Traceback (most recent call last):
+      ...
+      ValueError: cem_plan: momentum must be in [0, 1), got 1.0 (the weight of the previous ...
+    """
+    std = _number(init_std)
+    if std is not None and not (np.all(np.isfinite(std)) and np.all(std > 0)):
+        raise ValueError(f"{owner}: init_std must be positive and finite, got {init_std!r}.")
+    for name, value in (("min_std", min_std), ("discount", discount)):
+        v = _number(value)
+        if v is not None and not (np.all(np.isfinite(v)) and np.all(v >= 0)):
+            raise ValueError(f"{owner}: {name} must be finite and >= 0, got {value!r}.")
+    m = _number(momentum)
+    if m is not None and not (m.ndim == 0 and 0 <= m < 1):
+        raise ValueError(
+            f"{owner}: momentum must be in [0, 1), got {momentum!r} (the weight of the previous mean "
+            "and std; 1 would never move them)."
+        )
+    beta = _number(noise_beta)
+    if beta is not None and not (beta.ndim == 0 and np.isfinite(beta)):
+        raise ValueError(f"{owner}: noise_beta must be a finite number (0 is white noise), got {noise_beta!r}.")
+    if isinstance(keep_elites, bool) or not isinstance(keep_elites, int) or keep_elites < 0:
+        raise ValueError(f"{owner}: keep_elites must be a Python int >= 0, got {keep_elites!r}.")
+    low, high = _number(action_low), _number(action_high)
+    for name, v, given in (("action_low", low, action_low), ("action_high", high, action_high)):
+        if v is not None and np.any(np.isnan(v)):
+            raise ValueError(f"{owner}: {name} must not be NaN, got {given!r}.")
+    if low is not None and high is not None and np.any(low > high):
+        raise ValueError(f"{owner}: action_low={action_low!r} is above action_high={action_high!r}.")
 
 
 def mask_post_done_reward(rewards: ArrayLike, dones: ArrayLike) -> jax.Array:
@@ -242,11 +303,10 @@ def _initial(init_mean, init_std, horizon: int, action_shape, dtype, owner: str)
         mean = jnp.zeros((horizon, *action_shape), dtype)
     else:
         mean = jnp.asarray(init_mean, dtype)
-        if mean.ndim < 1 or mean.shape[0] != horizon or (action_shape is not None and mean.shape[1:] != tuple(action_shape)):
+        wrong_action = action_shape is not None and mean.shape[1:] != tuple(action_shape)
+        if mean.ndim < 1 or mean.shape[0] != horizon or wrong_action:
             expected = "[horizon, *A]" if action_shape is None else (horizon, *action_shape)
             raise ValueError(f"{owner}: init_mean has shape {mean.shape}, expected {expected} with horizon={horizon}.")
-    if isinstance(init_std, Real) and not init_std > 0:
-        raise ValueError(f"{owner}: init_std must be positive, got {init_std}.")
     std = jnp.broadcast_to(jnp.asarray(init_std, dtype), mean.shape)
     return mean, std
 
@@ -396,6 +456,12 @@ def cem_plan(
     ``top_k`` best. The std is TorchRL's unbiased one for ``top_k > 1``, and 0 for ``top_k = 1``
     (TorchRL: NaN); ``min_std`` floors it.
 
+    Returns that are not a number: a NaN or ``-inf`` return (a model that diverged there) ranks
+    last and is no elite, so the refit uses only the elites with a number for a return (where
+    ``lax.top_k`` alone ranks NaN first); ``+inf`` ranks first. An iteration in which no candidate
+    has one keeps the previous mean and std (floored by ``min_std``): a model that is NaN
+    everywhere returns the initial plan.
+
     Args:
       key: a PRNG key; the same key gives the same plan.
       init_state: one state (any pytree); vmap for a batch.
@@ -404,9 +470,14 @@ def cem_plan(
       action_shape: ``A``; may be omitted when ``init_mean`` is given.
       action_low, action_high / project_fn: how candidates are kept valid.
       init_mean: ``[H, *A]``, default zeros (TorchRL); the shifted previous mean warm-starts.
-      init_std: scalar or ``[H, *A]``, default 1.0 (TorchRL).
-      min_std: floor of the refitted std, default 0.
-      discount: per-step discount, default 1.0 (TorchRL sums rewards).
+      init_std: scalar or ``[H, *A]``, positive and finite, default 1.0 (TorchRL).
+      min_std: floor of the refitted std, finite and ``>= 0``, default 0.
+      momentum, keep_elites, noise_beta, return_best: iCEM's options (off by default):
+        ``momentum`` in ``[0, 1)`` blends the previous mean/std into the refit; ``keep_elites``
+        (an int ``>= 0``) of the best sequences are carried into the next iteration's samples;
+        ``noise_beta`` (finite) colours the noise along time (`colored_noise`); ``return_best``
+        returns the best sequence seen instead of the final mean.
+      discount: per-step discount, finite and ``>= 0``, default 1.0 (TorchRL sums rewards).
       dtype: the actions' dtype.
 
     Returns:
@@ -423,6 +494,9 @@ def cem_plan(
     """
     owner = "cem_plan"
     check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
+    check_plan_options(owner, init_std=init_std, min_std=min_std, discount=discount, momentum=momentum,
+                       keep_elites=keep_elites, noise_beta=noise_beta, action_low=action_low,
+                       action_high=action_high)
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     ddof = 1 if top_k > 1 else 0  # one elite has no spread: 0, where TorchRL's N - 1 gives NaN
@@ -480,11 +554,14 @@ def mppi_plan(
     value)``: TorchRL's meaning of ``temperature`` (it multiplies the value, an inverse
     temperature: larger is greedier), computed with the maximum subtracted, so values of 1e4 do
     not overflow where TorchRL's ``exp`` gives inf/NaN. The std is the weighted (biased) std.
+    NaN and ``-inf`` returns weigh 0 and the all-NaN iteration keeps the distribution, as in
+    `cem_plan`.
 
     Args:
-      temperature: multiplies the values before the softmax; positive and finite. The values are
-        normalised first (the best valid one is 0), so no finite temperature overflows. NaN and
-        ``-inf`` returns weigh 0.
+      temperature: multiplies the values before the softmax; positive and finite (inf and NaN
+        raise). The values are normalised first (the best valid one is 0), so no finite
+        temperature overflows: ``1e38`` is a (finite) greedy limit. NaN and ``-inf`` returns
+        weigh 0; ``+inf`` ones weigh as the largest float.
       advantage_fn: ``(rewards [H], dones [H], next_states) -> value`` of one candidate (rewards
         already zeroed after the first done, as TorchRL writes them back before its advantage
         module); default the discounted return plus the ``value_fn`` tail, as `cem_plan` scores.
@@ -503,6 +580,9 @@ def mppi_plan(
     """
     owner = "mppi_plan"
     check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
+    check_plan_options(owner, init_std=init_std, min_std=min_std, discount=discount, momentum=momentum,
+                       keep_elites=keep_elites, noise_beta=noise_beta, action_low=action_low,
+                       action_high=action_high)
     check_temperature(owner, temperature)
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
@@ -514,13 +594,15 @@ def mppi_plan(
             return jnp.reshape(values, rewards.shape[:1])
 
     def refit(values, elites, valid):
-        # Normalised before scaling, so no finite temperature overflows: z <= 0 with z = 0 at the
-        # best valid value (+inf clipped to the largest float), T * z in [-inf, 0], weights finite.
-        # NaN and -inf returns get weight 0.
+        # Normalised before scaling, so no finite temperature overflows: with +inf clipped to the
+        # largest float and m the best valid value, d = v - m is <= 0, and clamped to the float
+        # range where the difference itself overflows; T * d is then finite or -inf (weight 0),
+        # never NaN or +inf, for every finite T > 0. NaN and -inf returns get weight 0.
         finfo = jnp.finfo(values.dtype)
         v = jnp.clip(values, finfo.min, finfo.max)
-        z = jnp.where(valid, v - jnp.max(jnp.where(valid, v, finfo.min)), -jnp.inf)
-        weights = jax.nn.softmax(jnp.asarray(temperature, values.dtype) * z)
+        d = jnp.maximum(v - jnp.max(jnp.where(valid, v, finfo.min)), finfo.min)
+        logits = jnp.where(valid, jnp.asarray(temperature, values.dtype) * d, -jnp.inf)
+        weights = jax.nn.softmax(logits)
         new_mean = jnp.tensordot(weights.astype(elites.dtype), elites, axes=1)
         var = jnp.tensordot(weights.astype(elites.dtype), (elites - new_mean[None]) ** 2, axes=1)
         return new_mean, jnp.sqrt(var)

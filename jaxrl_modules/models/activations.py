@@ -8,6 +8,10 @@ TorchRL networks take ``activation_class=nn.Tanh, activation_kwargs={...}`` and
 * a torch class itself, ``torch.nn.Tanh``, looked up by its ``__name__`` (torch is not imported);
 * a jax function such as ``jax.nn.relu`` or ``jnp.tanh``; keyword arguments are bound to it;
 * a ``flax.linen.Module`` class, instantiated with the keyword arguments as given.
+
+Sizes given PyTorch-style are checked as PyTorch checks them, not ignored: a ``LayerNorm`` /
+``RMSNorm`` ``normalized_shape`` must equal the input's trailing dims and a ``BatchNorm``
+``num_features`` its channel count (a ValueError at trace time), and every size must be positive.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jaxrl_modules.models._checks import check_int, check_sizes
 
 __all__ = ["make_layer", "known_layer_names", "LayerSpec"]
 
@@ -109,6 +115,8 @@ def _softsign(ctx):
 
 
 def _hardtanh(ctx, min_val=-1.0, max_val=1.0, inplace=False):
+    if not min_val <= max_val:  # as torch: an empty interval would map everything to max_val
+        raise ValueError(f"Hardtanh: max_val must be greater than or equal to min_val, got min_val={min_val}, max_val={max_val}.")
     return _fn(jnp.clip, min=min_val, max=max_val)
 
 
@@ -134,10 +142,33 @@ def _trailing_axes(normalized_shape: int | Sequence[int] | None) -> int | tuple[
     return tuple(range(-len(normalized_shape), 0))
 
 
+def _sized(layer: nn.Module, owner: str, arg: str, expected: tuple[int, ...] | None, axes: Callable[[jax.Array], tuple]):
+    """``layer`` behind a check that the input's normalised dims are ``expected`` (PyTorch checks
+    ``normalized_shape`` / ``num_features``; flax would silently normalise whatever it gets)."""
+    if expected is None:
+        return layer
+    expected = check_sizes(owner, arg, expected)
+
+    def call(x: jax.Array, *args: Any, **kwargs: Any) -> jax.Array:
+        got = axes(x)
+        if got != expected:
+            raise ValueError(
+                f"{owner}({arg}={expected if len(expected) > 1 else expected[0]}) got an input of shape "
+                f"{jnp.shape(x)}, whose normalised dims are {got}; make {arg} match the input."
+            )
+        return layer(x, *args, **kwargs)
+
+    return call
+
+
+def _trailing(n: int) -> Callable[[jax.Array], tuple]:
+    return lambda x: tuple(jnp.shape(x)[-n:])  # fewer dims than n: the whole shape, a mismatch
+
+
 def _layer_norm(ctx, normalized_shape=None, eps=1e-5, elementwise_affine=True, bias=True):
     # flax infers the normalised size; only the number of trailing axes matters.
     axes = _trailing_axes(normalized_shape)
-    return nn.LayerNorm(
+    layer = nn.LayerNorm(
         epsilon=eps,
         use_scale=elementwise_affine,
         use_bias=elementwise_affine and bias,
@@ -146,12 +177,14 @@ def _layer_norm(ctx, normalized_shape=None, eps=1e-5, elementwise_affine=True, b
         use_fast_variance=False,
         name=ctx.name,
     )
+    expected = None if normalized_shape is None else check_sizes("LayerNorm", "normalized_shape", normalized_shape)
+    return _sized(layer, "LayerNorm", "normalized_shape", expected, _trailing(len(expected or ())))
 
 
 def _rms_norm(ctx, normalized_shape=None, eps=None, elementwise_affine=True):
     axes = _trailing_axes(normalized_shape)
     eps = float(jnp.finfo(jnp.float32).eps) if eps is None else eps
-    return nn.RMSNorm(
+    layer = nn.RMSNorm(
         epsilon=eps,
         use_scale=elementwise_affine,
         reduction_axes=axes,
@@ -159,12 +192,14 @@ def _rms_norm(ctx, normalized_shape=None, eps=None, elementwise_affine=True):
         use_fast_variance=False,
         name=ctx.name,
     )
+    expected = None if normalized_shape is None else check_sizes("RMSNorm", "normalized_shape", normalized_shape)
+    return _sized(layer, "RMSNorm", "normalized_shape", expected, _trailing(len(expected or ())))
 
 
 def _batch_norm(ctx, num_features=None, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
     if momentum is None:
         raise ValueError("BatchNorm momentum=None (a cumulative moving average) is not supported.")
-    return nn.BatchNorm(
+    layer = nn.BatchNorm(
         use_running_average=ctx.deterministic and track_running_stats,
         axis=ctx.channel_axis,
         momentum=1.0 - momentum,  # flax weighs the old statistics, PyTorch the new batch
@@ -174,6 +209,9 @@ def _batch_norm(ctx, num_features=None, eps=1e-5, momentum=0.1, affine=True, tra
         use_fast_variance=False,
         name=ctx.name,
     )
+    expected = None if num_features is None else (check_int("BatchNorm", "num_features", num_features),)
+    channels = lambda x: (jnp.shape(x)[ctx.channel_axis],) if jnp.ndim(x) >= -ctx.channel_axis else jnp.shape(x)  # noqa: E731
+    return _sized(layer, "BatchNorm", "num_features", expected, channels)
 
 
 _FACTORIES: dict[str, Callable[..., Callable[[jax.Array], jax.Array]]] = {

@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int
 from jaxrl_modules.models.activations import LayerSpec, make_layer
-from jaxrl_modules.models.layers import Conv2d, SquashDims, SqueezeLayer
+from jaxrl_modules.models.layers import Conv2d, SquashDims, SqueezeLayer, _pair
 from jaxrl_modules.models.mlp import MLP, KwargsSpec, _per_layer
 
 __all__ = ["ConvNet", "Conv2dNet"]
@@ -37,12 +38,12 @@ class ConvNet(nn.Module):
 
     Attributes:
       in_features: expected number of input channels (optional; checked when given).
-      depth: number of convolutions.
-      num_cells: output channels per convolution: a list, an int, or None (32 each; TorchRL's
-        default ``[32, 32, 32]``).
-      kernel_sizes: an int or pair, or one per layer.
-      strides: an int or pair, or one per layer.
-      paddings: an int, pair, ``"valid"`` or ``"same"``, or one per layer.
+      depth: number of convolutions, at least 1.
+      num_cells: output channels per convolution (each positive): a list, an int, or None (32
+        each; TorchRL's default ``[32, 32, 32]``).
+      kernel_sizes: a positive int or pair, or one per layer.
+      strides: a positive int or pair, or one per layer.
+      paddings: a non-negative int or pair, ``"valid"`` or ``"same"``, or one per layer.
       activation_class: see `make_layer`; default ``"ELU"`` as TorchRL.
       activation_kwargs: a dict, or a list with one dict per layer.
       norm_class: None or a norm layer (``"BatchNorm2d"``, ``"LayerNorm"``...) after each
@@ -90,13 +91,14 @@ class ConvNet(nn.Module):
 
     def __post_init__(self) -> None:
         if self.data_format not in ("NHWC", "NCHW"):
-            raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+            raise ValueError(f"ConvNet: data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+        check_int("ConvNet", "in_features", self.in_features, optional=True)
         self._plan()  # raise bad arguments at construction, as TorchRL does
         super().__post_init__()
 
     def _plan(self) -> dict[str, list]:
         values = dict(zip(_PER_LAYER_ARGS, (self.num_cells, self.kernel_sizes, self.strides, self.paddings)))
-        depth = self.depth
+        depth = check_int("ConvNet", "depth", self.depth, minimum=0, optional=True)
         if depth is None:
             for value in values.values():
                 if _is_list(value):
@@ -109,7 +111,7 @@ class ConvNet(nn.Module):
                 )
             depth = 3
         if depth == 0:
-            raise ValueError("Null depth is not permitted with ConvNet.")
+            raise ValueError("ConvNet: Null depth is not permitted (depth=0, or an empty per-layer list); pass depth >= 1.")
         if values["num_cells"] is None:
             values["num_cells"] = 32
         plan = {}
@@ -121,6 +123,17 @@ class ConvNet(nn.Module):
                     f"{len(per_layer)}); pass one entry per layer or a single value."
                 )
             plan[field] = per_layer
+        # Every per-layer entry is checked here, so a zero-width layer or a zero stride fails at
+        # construction with the argument's name, not inside the convolution.
+        for i, cells in enumerate(plan["num_cells"]):
+            check_int("ConvNet", f"num_cells[{i}]", cells)
+        for i, (kernel, stride, padding) in enumerate(zip(plan["kernel_sizes"], plan["strides"], plan["paddings"])):
+            _pair(kernel, f"kernel_sizes[{i}]", "ConvNet")
+            _pair(stride, f"strides[{i}]", "ConvNet")
+            if not isinstance(padding, str):
+                _pair(padding, f"paddings[{i}]", "ConvNet", minimum=0)
+            elif padding.lower() not in ("valid", "same"):
+                raise ValueError(f"ConvNet: paddings[{i}] must be an int, a pair, 'valid' or 'same', got {padding!r}.")
         plan["activation_kwargs"] = _per_layer(self.activation_kwargs, depth, "activation_kwargs", "ConvNet")
         plan["norm_kwargs"] = _per_layer(self.norm_kwargs, depth, "norm_kwargs", "ConvNet")
         return plan

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, checked_build
 from jaxrl_modules.models.convnet import ConvNet
 from jaxrl_modules.models.layers import Linear, SquashDims
 from jaxrl_modules.models.mlp import MLP, _hidden_sizes, _per_layer
@@ -97,6 +98,12 @@ class AdaptiveAvgPool2d(nn.Module):
     def __post_init__(self) -> None:
         if self.data_format not in ("NHWC", "NCHW"):
             raise ValueError(f"AdaptiveAvgPool2d data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+        size = self.output_size
+        sizes = (size, size) if size is None or isinstance(size, int) else tuple(size)
+        if len(sizes) != 2:
+            raise ValueError(f"AdaptiveAvgPool2d: output_size must be an int or a pair, got {size!r}.")
+        for s in sizes:
+            check_int("AdaptiveAvgPool2d", "output_size", s, optional=True)
         super().__post_init__()
 
     def __call__(self, inputs: ArrayLike) -> jax.Array:
@@ -166,6 +173,21 @@ def _conv_kwargs(owner: str, num_cells: list[int], use_avg_pooling: bool, data_f
     return {**kwargs, "data_format": data_format}
 
 
+# The user's keyword dict each sub-network is built from, for the error messages.
+_KWARGS_FIELD = {"convnet": "conv_net_kwargs", "mlp": "mlp_net_kwargs", "mlp1": "mlp_net_kwargs_net1",
+                 "mlp2": "mlp_net_kwargs_net2"}
+
+
+def _validate(net: nn.Module) -> None:
+    """Checks ``action_dim`` and builds every sub-network once, unbound, so that bad sizes raise at
+    construction (as TorchRL's constructors do), naming the DDPG net and the kwargs they came from."""
+    owner = type(net).__name__
+    if hasattr(net, "action_dim"):
+        check_int(owner, "action_dim", net.action_dim)
+    for sub, build in net._nets(parent=None).items():
+        checked_build(owner, _KWARGS_FIELD[sub], build)
+
+
 def _check_obs(owner: str, observation: jax.Array, ndim: int, layout: str) -> None:
     if observation.ndim < ndim:
         raise ValueError(f"{owner} expects observations {layout}, got shape {observation.shape}.")
@@ -215,12 +237,25 @@ class DdpgCnnActor(nn.Module):
     use_avg_pooling: bool = False
     data_format: str = "NHWC"
 
-    def setup(self) -> None:
+    def __post_init__(self) -> None:
+        _validate(self)
+        super().__post_init__()
+
+    def _nets(self, **where: Any) -> dict[str, nn.Module]:
         name = type(self).__name__
-        self.convnet = ConvNet(**_conv_kwargs(name, [32, 64, 64], self.use_avg_pooling, self.data_format, self.conv_net_kwargs))
         defaults = {"in_features": None, "out_features": self.action_dim, "depth": 2, "num_cells": 200,
                     "activation_class": "ELU", "bias_last_layer": True}
-        self.mlp = MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4))
+        return {
+            "convnet": lambda: ConvNet(
+                **_conv_kwargs(name, [32, 64, 64], self.use_avg_pooling, self.data_format, self.conv_net_kwargs), **where
+            ),
+            "mlp": lambda: MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4), **where),
+        }
+
+    def setup(self) -> None:
+        nets = self._nets()
+        self.convnet = nets["convnet"]()
+        self.mlp = nets["mlp"]()
 
     def __call__(self, observation: ArrayLike, *, deterministic: bool | None = None) -> tuple[jax.Array, jax.Array]:
         """Returns ``(action [*B, action_dim], hidden [*B, features])`` for ``observation`` in
@@ -261,12 +296,25 @@ class DdpgCnnQNet(nn.Module):
     use_avg_pooling: bool = True
     data_format: str = "NHWC"
 
-    def setup(self) -> None:
+    def __post_init__(self) -> None:
+        _validate(self)
+        super().__post_init__()
+
+    def _nets(self, **where: Any) -> dict[str, nn.Module]:
         name = type(self).__name__
-        self.convnet = ConvNet(**_conv_kwargs(name, [32, 64, 128], self.use_avg_pooling, self.data_format, self.conv_net_kwargs))
         defaults = {"in_features": None, "out_features": 1, "depth": 2, "num_cells": 200,
                     "activation_class": "ELU", "bias_last_layer": True}
-        self.mlp = MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4))
+        return {
+            "convnet": lambda: ConvNet(
+                **_conv_kwargs(name, [32, 64, 128], self.use_avg_pooling, self.data_format, self.conv_net_kwargs), **where
+            ),
+            "mlp": lambda: MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4), **where),
+        }
+
+    def setup(self) -> None:
+        nets = self._nets()
+        self.convnet = nets["convnet"]()
+        self.mlp = nets["mlp"]()
 
     def __call__(self, observation: ArrayLike, action: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Returns the value ``[*B, 1]`` of ``observation`` (in ``data_format``) and ``action [*B, A]``."""
@@ -301,10 +349,17 @@ class DdpgMlpActor(nn.Module):
     action_dim: int
     mlp_net_kwargs: Mapping[str, Any] | None = None
 
-    def setup(self) -> None:
+    def __post_init__(self) -> None:
+        _validate(self)
+        super().__post_init__()
+
+    def _nets(self, **where: Any) -> dict[str, nn.Module]:
         defaults = {"in_features": None, "out_features": self.action_dim, "depth": 2, "num_cells": [400, 300],
                     "activation_class": "ELU", "bias_last_layer": True}
-        self.mlp = MLP(**_mlp_kwargs(type(self).__name__, defaults, self.mlp_net_kwargs, 6e-3))
+        return {"mlp": lambda: MLP(**_mlp_kwargs(type(self).__name__, defaults, self.mlp_net_kwargs, 6e-3), **where)}
+
+    def setup(self) -> None:
+        self.mlp = self._nets()["mlp"]()
 
     def __call__(self, observation: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Returns the action ``[*B, action_dim]`` for ``observation [*B, obs_dim]``."""
@@ -338,14 +393,25 @@ class DdpgMlpQNet(nn.Module):
     mlp_net_kwargs_net1: Mapping[str, Any] | None = None
     mlp_net_kwargs_net2: Mapping[str, Any] | None = None
 
-    def setup(self) -> None:
+    def __post_init__(self) -> None:
+        _validate(self)
+        super().__post_init__()
+
+    def _nets(self, **where: Any) -> dict[str, nn.Module]:
         name = type(self).__name__
         net1 = {"in_features": None, "out_features": 400, "depth": 0, "num_cells": [], "activation_class": "ELU",
                 "bias_last_layer": True, "activate_last_layer": True}
         net2 = {"in_features": None, "out_features": 1, "num_cells": [300], "activation_class": "ELU",
                 "bias_last_layer": True}
-        self.mlp1 = MLP(**_mlp_kwargs(name, net1, self.mlp_net_kwargs_net1, None))
-        self.mlp2 = MLP(**_mlp_kwargs(name, net2, self.mlp_net_kwargs_net2, 6e-3))
+        return {
+            "mlp1": lambda: MLP(**_mlp_kwargs(name, net1, self.mlp_net_kwargs_net1, None), **where),
+            "mlp2": lambda: MLP(**_mlp_kwargs(name, net2, self.mlp_net_kwargs_net2, 6e-3), **where),
+        }
+
+    def setup(self) -> None:
+        nets = self._nets()
+        self.mlp1 = nets["mlp1"]()
+        self.mlp2 = nets["mlp2"]()
 
     def __call__(self, observation: ArrayLike, action: ArrayLike, *, deterministic: bool | None = None) -> jax.Array:
         """Returns the value ``[*B, 1]`` of ``observation [*B, obs_dim]`` and ``action [*B, A]``."""

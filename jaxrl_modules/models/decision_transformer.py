@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, check_rate, check_real
 from jaxrl_modules.models.layers import Linear
 
 __all__ = ["DTConfig", "DTActor", "DecisionTransformer", "GPT2Model", "OnlineDTActor", "gpt2_activation"]
@@ -89,6 +90,10 @@ class DTConfig:
       embd_pdrop: dropout on the embeddings (GPT-2's default 0.1, fixed in TorchRL).
       layer_norm_epsilon: GPT-2's LayerNorm epsilon (1e-5).
 
+    A module checks its config when built: the sizes must be positive, ``n_head`` must divide
+    ``n_embd``, the dropout rates lie in ``[0, 1)`` and the epsilon is positive (a ValueError
+    naming the module and the ``config.<field>``).
+
     Examples:
       >>> config = DecisionTransformer.default_config()
       >>> config.n_embd = 128
@@ -129,9 +134,16 @@ def _as_config(config: Any, default: DTConfig, owner: str) -> DTConfig:
     return dataclasses.replace(default, **config)
 
 
-def _check_config(c: DTConfig, owner: str) -> None:
+def _check_config(c: DTConfig, owner: str, arg: str = "config") -> None:
+    """Every size of the config is positive, every dropout rate in [0, 1), the heads split n_embd."""
+    for field in ("n_embd", "n_layer", "n_head", "n_positions"):
+        check_int(owner, f"{arg}.{field}", getattr(c, field))
+    check_int(owner, f"{arg}.n_inner", c.n_inner, optional=True)
     if c.n_embd % c.n_head:
         raise ValueError(f"{owner}: n_embd={c.n_embd} must be divisible by n_head={c.n_head}.")
+    for field in ("resid_pdrop", "attn_pdrop", "embd_pdrop"):
+        check_rate(owner, f"{arg}.{field}", getattr(c, field))
+    check_real(owner, f"{arg}.layer_norm_epsilon", c.layer_norm_epsilon, minimum=0.0, strict=True)
     gpt2_activation(c.activation)
 
 
@@ -225,6 +237,7 @@ class GPT2Model(nn.Module):
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", _as_config(self.config, DTConfig(), type(self).__name__))
         _check_config(self.config, type(self).__name__)
+        check_int(type(self).__name__, "vocab_size", self.vocab_size, optional=True)
         super().__post_init__()
 
     @nn.compact
@@ -326,6 +339,8 @@ class DecisionTransformer(nn.Module):
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", _as_config(self.config, self.default_config(), type(self).__name__))
         _check_config(self.config, type(self).__name__)
+        check_int(type(self).__name__, "state_dim", self.state_dim)
+        check_int(type(self).__name__, "action_dim", self.action_dim)
         super().__post_init__()
 
     @nn.compact
@@ -407,7 +422,9 @@ class DTActor(nn.Module):
     def __post_init__(self) -> None:
         config = _as_config(self.transformer_config, _actor_config(), type(self).__name__)
         object.__setattr__(self, "transformer_config", config)
-        _check_config(config, type(self).__name__)
+        _check_config(config, type(self).__name__, "transformer_config")
+        check_int(type(self).__name__, "state_dim", self.state_dim)
+        check_int(type(self).__name__, "action_dim", self.action_dim)
         super().__post_init__()
 
     def _hidden(self, observation, action, return_to_go, deterministic) -> jax.Array:

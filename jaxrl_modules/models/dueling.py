@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxrl_modules.exploration_type import ExplorationType
+from jaxrl_modules.models._checks import checked_build
 from jaxrl_modules.models.convnet import ConvNet
 from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.models.layers import call_accepts
@@ -189,8 +190,9 @@ class DuelingCnnDQNet(_Dueling):
         self._shapes()
         if self.cnn_kwargs is not None and "data_format" in self.cnn_kwargs:
             raise ValueError("DuelingCnnDQNet: pass data_format as its own argument, not in cnn_kwargs.")
-        ConvNet(**self._cnn(), parent=None)  # bad arguments raise at construction, as TorchRL
-        MLP(out_features=self.out_features, **self._heads(), parent=None)
+        # Bad arguments raise at construction, as TorchRL, naming the argument they came from.
+        checked_build("DuelingCnnDQNet", "cnn_kwargs", lambda: ConvNet(**self._cnn(), parent=None))
+        checked_build("DuelingCnnDQNet", "mlp_kwargs", lambda: MLP(out_features=self.out_features, **self._heads(), parent=None))
         super().__post_init__()
 
     def _cnn(self) -> dict[str, Any]:
@@ -260,8 +262,11 @@ class DuelingMlpDQNet(_Dueling):
 
     def __post_init__(self) -> None:
         self._shapes()
-        MLP(**self._features(), parent=None)  # bad arguments raise at construction, as TorchRL
-        MLP(out_features=self.out_features, **self._heads(), parent=None)
+        # Bad arguments raise at construction, as TorchRL, naming the argument they came from.
+        checked_build("DuelingMlpDQNet", "mlp_kwargs_feature", lambda: MLP(**self._features(), parent=None))
+        checked_build(
+            "DuelingMlpDQNet", "mlp_kwargs_output", lambda: MLP(out_features=self.out_features, **self._heads(), parent=None)
+        )
         super().__post_init__()
 
     def _features(self) -> dict[str, Any]:

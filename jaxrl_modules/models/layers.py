@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, check_sizes
+
 __all__ = ["Linear", "Conv2d", "ConvTranspose2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "call_accepts", "torch_default_init"]
 
 Initializer = jax.nn.initializers.Initializer
@@ -84,13 +86,14 @@ def call_accepts(layer: Any, keyword: str) -> bool:
         return False
 
 
-def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2:
-        raise ValueError(f"Conv2d {what} must be an int or a pair, got {value}.")
-    return value  # type: ignore[return-value]
+def _pair(value: int | Sequence[int], what: str, owner: str = "Conv2d", minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints ``>= minimum`` as a pair."""
+    sizes = check_sizes(owner, what, value, minimum=minimum)
+    if len(sizes) == 1 and not isinstance(value, Sequence):
+        return (sizes[0], sizes[0])
+    if len(sizes) != 2:
+        raise ValueError(f"{owner}: {what} must be an int or a pair, got {value!r}.")
+    return sizes  # type: ignore[return-value]
 
 
 def _bias_shape(ndim: int, axis: int) -> tuple[int, ...]:
@@ -129,6 +132,10 @@ class Linear(nn.Module):
     kernel_init: Initializer | None = None
     bias_init: Initializer | None = None
     precision: Any = None
+
+    def __post_init__(self) -> None:
+        check_int(type(self).__name__, "features", self.features)  # a zero-width layer is a constant
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, inputs: ArrayLike) -> jax.Array:
@@ -202,15 +209,19 @@ class Conv2d(nn.Module):
 
     def __post_init__(self) -> None:
         if self.data_format not in ("NHWC", "NCHW"):
-            raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+            raise ValueError(f"Conv2d: data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+        check_int("Conv2d", "features", self.features)
+        _pair(self.kernel_size, "kernel_size")
+        _pair(self.strides, "strides")
+        self._lax_padding()
         super().__post_init__()
 
     def _lax_padding(self) -> str | list[tuple[int, int]]:
         if isinstance(self.padding, str):
             if self.padding.lower() not in ("valid", "same"):
-                raise ValueError(f"Conv2d padding must be 'valid' or 'same', got {self.padding!r}.")
+                raise ValueError(f"Conv2d: padding must be 'valid' or 'same', got {self.padding!r}.")
             return self.padding.upper()
-        ph, pw = _pair(self.padding, "padding")
+        ph, pw = _pair(self.padding, "padding", minimum=0)
         return [(ph, ph), (pw, pw)]
 
     @nn.compact
@@ -292,6 +303,9 @@ class ConvTranspose2d(nn.Module):
     def __post_init__(self) -> None:
         if self.data_format not in ("NHWC", "NCHW"):
             raise ValueError(f"ConvTranspose2d: data_format must be 'NHWC' or 'NCHW', got {self.data_format!r}.")
+        check_int("ConvTranspose2d", "features", self.features)
+        _pair(self.kernel_size, "kernel_size", "ConvTranspose2d")
+        _pair(self.strides, "strides", "ConvTranspose2d")
         super().__post_init__()
 
     @nn.compact
@@ -303,7 +317,7 @@ class ConvTranspose2d(nn.Module):
         batch = x.shape[:-3]
         x = x.reshape((-1, *x.shape[-3:]))
         channel_axis = -1 if self.data_format == "NHWC" else -3
-        kh, kw = _pair(self.kernel_size, "kernel_size")
+        kh, kw = _pair(self.kernel_size, "kernel_size", "ConvTranspose2d")
         default = torch_default_init(self.features * kh * kw)
         kernel = self.param("kernel", self.kernel_init or default, (kh, kw, x.shape[channel_axis], self.features))
         # A transposed convolution is a correlation of the stride-dilated input, padded by k - 1,
@@ -313,7 +327,7 @@ class ConvTranspose2d(nn.Module):
             jnp.flip(kernel, (0, 1)).astype(x.dtype),
             window_strides=(1, 1),
             padding=[(kh - 1, kh - 1), (kw - 1, kw - 1)],
-            lhs_dilation=_pair(self.strides, "strides"),
+            lhs_dilation=_pair(self.strides, "strides", "ConvTranspose2d"),
             dimension_numbers=(self.data_format, "HWIO", self.data_format),
         )
         if self.use_bias:
@@ -383,6 +397,10 @@ class SquashDims(nn.Module):
     """
 
     ndims_in: int = 3
+
+    def __post_init__(self) -> None:
+        check_int("SquashDims", "ndims_in", self.ndims_in)
+        super().__post_init__()
 
     def __call__(self, inputs: ArrayLike) -> jax.Array:
         """Reshapes ``[*B, d1, ..., dn]`` into ``[*B, d1 * ... * dn]`` with ``n = ndims_in``."""

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, check_sizes
 from jaxrl_modules.models.layers import Linear
 
 __all__ = ["Mixer", "VDNMixer", "QMixer"]
@@ -45,6 +46,10 @@ class Mixer(nn.Module):
       Array([[2.],
              [5.]], dtype=float32)
     """
+
+    def __post_init__(self) -> None:
+        check_int(type(self).__name__, "n_agents", getattr(self, "n_agents", None))
+        super().__post_init__()
 
     def __call__(self, *inputs: ArrayLike) -> jax.Array:
         """Mixes ``chosen_action_value [*B, n_agents, 1]`` (and ``state [*B, *state_shape]``)
@@ -90,7 +95,7 @@ class VDNMixer(Mixer):
     Parameter-free: call it directly, without ``init``/``apply``.
 
     Attributes:
-      n_agents: number of agents.
+      n_agents: number of agents, positive.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -125,9 +130,10 @@ class QMixer(Mixer):
     PyTorch's initialisation; parameters ``hyper_w_1``, ``hyper_w_final``, ``hyper_b_1``, ``V``.
 
     Attributes:
-      state_shape: shape of the global state, without batch dims (an int for a flat state).
-      mixing_embed_dim: the mixing embedding size ``E``.
-      n_agents: number of agents.
+      state_shape: shape of the global state, without batch dims (an int for a flat state);
+        positive sizes.
+      mixing_embed_dim: the mixing embedding size ``E``, positive.
+      n_agents: number of agents, positive.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -146,8 +152,8 @@ class QMixer(Mixer):
     needs_state: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        shape = (self.state_shape,) if isinstance(self.state_shape, int) else tuple(int(d) for d in self.state_shape)
-        object.__setattr__(self, "state_shape", shape)
+        object.__setattr__(self, "state_shape", check_sizes("QMixer", "state_shape", self.state_shape))
+        check_int("QMixer", "mixing_embed_dim", self.mixing_embed_dim)
         super().__post_init__()
 
     def setup(self) -> None:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxrl_modules.exploration_type import ExplorationType
+from jaxrl_modules.models._checks import check_int, check_rate, check_sizes
 from jaxrl_modules.models.activations import LayerSpec, make_layer
 from jaxrl_modules.models.layers import Linear, call_accepts
 from jaxrl_modules.models.noisy import NoisyLinear
@@ -34,20 +35,33 @@ def _per_layer(kwargs: KwargsSpec, n: int, what: str, owner: str = "MLP") -> lis
     return [dict(k) for k in kwargs]
 
 
-def _hidden_sizes(depth: int | None, num_cells: int | Sequence[int] | None) -> list[int]:
+def _hidden_sizes(depth: int | None, num_cells: int | Sequence[int] | None, owner: str = "MLP") -> list[int]:
+    """The hidden sizes of TorchRL's rules, each a positive int, with a non-negative depth."""
+    depth = check_int(owner, "depth", depth, minimum=0, optional=True)
     if num_cells is None:
         return [32] * (depth or 0)
-    if isinstance(num_cells, int):
+    if isinstance(num_cells, Integral) and not isinstance(num_cells, bool):
+        check_int(owner, "num_cells", num_cells)
         if depth is None:
-            raise ValueError("MLP num_cells given as an integer needs depth too.")
-        return [num_cells] * depth
-    cells = list(num_cells)
+            raise ValueError(f"{owner}: num_cells given as an integer needs depth too (num_cells={num_cells}, depth=None).")
+        return [int(num_cells)] * depth
+    cells = list(check_sizes(owner, "num_cells", num_cells))
     if depth is not None and len(cells) != depth:
         raise ValueError(
-            f"MLP depth={depth} conflicts with num_cells={cells} (length {len(cells)}); pass "
+            f"{owner}: depth={depth} conflicts with num_cells={cells} (length {len(cells)}); pass "
             "a list of length depth, or an integer num_cells together with depth."
         )
     return cells
+
+
+def _out_shape(out_features: int | Sequence[int] | None, owner: str = "MLP") -> tuple[int, ...] | None:
+    """None for an int ``out_features``, else the output shape; every size must be positive."""
+    if out_features is None:
+        raise ValueError(f"{owner}: out_features must be specified (an int, or a shape such as (2, 3)).")
+    if isinstance(out_features, Integral) and not isinstance(out_features, bool):
+        check_int(owner, "out_features", out_features)
+        return None
+    return check_sizes(owner, "out_features", out_features)
 
 
 class _SharedBias(nn.Module):
@@ -70,15 +84,17 @@ class MLP(nn.Module):
     Attributes:
       in_features: expected size of the (concatenated) input's last dim; optional, flax infers
         it, but when given a mismatching input raises a ValueError.
-      out_features: an int, or a shape: the output is then reshaped to ``[*B, *out_features]``.
-      depth: number of hidden layers.
-      num_cells: hidden sizes: None (32 per hidden layer; no hidden layer when depth is None
-        too), an int (needs depth) or a list (of length depth if depth is given).
+      out_features: a positive int, or a shape of positive ints: the output is then reshaped to
+        ``[*B, *out_features]`` (``()`` gives ``[*B]``).
+      depth: number of hidden layers, ``>= 0``.
+      num_cells: hidden sizes, each positive: None (32 per hidden layer; no hidden layer when
+        depth is None too), an int (needs depth) or a list (of length depth if depth is given).
       activation_class: see `make_layer`; default ``"Tanh"`` as TorchRL.
       activation_kwargs: a dict, or a list with one dict per activation.
       norm_class: None, or a norm layer (e.g. ``"LayerNorm"``) placed before each activation.
       norm_kwargs: a dict, or a list with one dict per norm.
-      dropout: dropout rate after each hidden linear layer (flax RNG stream ``"dropout"``).
+      dropout: dropout rate in ``[0, 1)`` after each hidden linear layer (flax RNG stream
+        ``"dropout"``).
       bias_last_layer: whether the last linear layer has a bias.
       single_bias_last_layer: replace the last layer's bias by one shared scalar bias of shape
         ``[1]``, zero-initialised (when ``bias_last_layer`` is True). Incompatible with
@@ -92,6 +108,10 @@ class MLP(nn.Module):
       deterministic: evaluation mode (no dropout, BatchNorm running statistics, and no noise in
         noisy layers with ``use_exploration_type=False``); TorchRL modules start in train mode,
         so the default is False. A call argument overrides it.
+
+    Degenerate sizes raise at construction, naming the argument: a negative ``depth``, a zero or
+    negative size in ``num_cells`` or ``out_features``, a ``num_cells`` list whose length is not
+    ``depth``.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -111,6 +131,10 @@ class MLP(nn.Module):
       >>> y = noisy.apply(v, x, exploration_type="random", rngs={"noise": jax.random.key(1)})
       >>> bool(jnp.array_equal(y, noisy.apply(v, x)))  # unset exploration type: no noise
       False
+      >>> MLP(out_features=2, num_cells=0, depth=2)
+      Traceback (most recent call last):
+      ...
+      ValueError: MLP: num_cells must be a positive int, got 0.
     """
 
     in_features: int | None = None
@@ -130,8 +154,9 @@ class MLP(nn.Module):
     deterministic: bool = False
 
     def __post_init__(self) -> None:
-        if self.out_features is None:
-            raise ValueError("out_features must be specified for MLP.")
+        _out_shape(self.out_features)
+        check_int("MLP", "in_features", self.in_features, optional=True)
+        check_rate("MLP", "dropout", self.dropout, optional=True)
         _, layer_kwargs, _, _ = self._plan()  # raise bad arguments at construction, as TorchRL does
         noisy = isinstance(self.layer_class, type) and issubclass(self.layer_class, NoisyLinear)
         if self.single_bias_last_layer and noisy:
@@ -193,7 +218,7 @@ class MLP(nn.Module):
         det = self.deterministic if deterministic is None else deterministic
         cells, layer_kwargs, act_kwargs, norm_kwargs = self._plan()
         depth = len(cells)
-        shape_out = None if isinstance(self.out_features, Integral) else tuple(self.out_features)
+        shape_out = _out_shape(self.out_features)
         sizes = cells + [int(self.out_features) if shape_out is None else math.prod(shape_out)]
         for i, features in enumerate(sizes):
             kwargs = dict(layer_kwargs[i])

@@ -31,6 +31,7 @@ from jax.typing import ArrayLike
 
 from jaxrl_modules.functional.mappings import biased_softplus
 from jaxrl_modules.functional.random import standard_normal
+from jaxrl_modules.models._checks import check_int, check_real, check_sizes, checked_build
 from jaxrl_modules.models.activations import LayerSpec
 from jaxrl_modules.models.layers import Conv2d, ConvTranspose2d, Linear, torch_default_init
 from jaxrl_modules.models.mlp import MLP
@@ -70,8 +71,17 @@ def _check_format(owner: str, data_format: str) -> None:
 
 
 def _check_layers(owner: str, num_layers: int) -> None:
-    if num_layers < 1:
-        raise ValueError(f"{owner}: num_layers cannot be smaller than 1, got {num_layers}.")
+    if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
+        raise ValueError(f"{owner}: num_layers cannot be smaller than 1, got {num_layers!r}.")
+
+
+def _check_rssm_sizes(module: nn.Module, sizes: Sequence[str], optional: Sequence[str]) -> None:
+    owner = type(module).__name__
+    for arg in sizes:
+        check_int(owner, arg, getattr(module, arg))
+    for arg in optional:
+        check_int(owner, arg, getattr(module, arg), optional=True)
+    check_real(owner, "scale_lb", module.scale_lb, minimum=0.0)  # NaN or inf would poison every std
 
 
 def _deprecated_depth(module: nn.Module) -> None:
@@ -144,19 +154,24 @@ class DreamerActor(nn.Module):
 
     def __post_init__(self) -> None:
         biased_softplus(self.std_bias, self.std_min_val)  # bad bounds raise at construction
+        check_int("DreamerActor", "out_features", self.out_features)
+        checked_build("DreamerActor", "depth/num_cells", lambda: self._backbone(parent=None))
         super().__post_init__()
+
+    def _backbone(self, **where: Any) -> MLP:
+        return MLP(
+            out_features=2 * self.out_features,
+            depth=self.depth,
+            num_cells=self.num_cells,
+            activation_class=self.activation_class,
+            **where,
+        )
 
     @nn.compact
     def __call__(self, state: ArrayLike, belief: ArrayLike) -> tuple[jax.Array, jax.Array]:
         """Returns ``(loc, scale)``, each ``[*B, out_features]``."""
         x = _concat("DreamerActor", ("state", "belief"), (state, belief))
-        backbone = MLP(
-            out_features=2 * self.out_features,
-            depth=self.depth,
-            num_cells=self.num_cells,
-            activation_class=self.activation_class,
-            name="backbone",
-        )
+        backbone = self._backbone(name="backbone")
         head = NormalParamExtractor(scale_mapping=biased_softplus(self.std_bias, self.std_min_val))
         return head(backbone(x))
 
@@ -198,6 +213,8 @@ class ObsEncoder(nn.Module):
         _deprecated_depth(self)
         _check_layers("ObsEncoder", self.num_layers)
         _check_format("ObsEncoder", self.data_format)
+        check_int("ObsEncoder", "channels", self.channels)
+        check_int("ObsEncoder", "in_channels", self.in_channels, optional=True)
         super().__post_init__()
 
     @nn.compact
@@ -267,6 +284,9 @@ class ObsDecoder(nn.Module):
         _deprecated_depth(self)
         _check_layers("ObsDecoder", self.num_layers)
         _check_format("ObsDecoder", self.data_format)
+        check_int("ObsDecoder", "channels", self.channels)
+        check_int("ObsDecoder", "out_channels", self.out_channels)
+        check_int("ObsDecoder", "latent_dim", self.latent_dim, optional=True)
         self._kernels()
         super().__post_init__()
 
@@ -274,7 +294,9 @@ class ObsDecoder(nn.Module):
         sizes = self.kernel_sizes
         if sizes is None:
             sizes = [5, 5, 6, 6] if self.num_layers == 4 else 5
-        sizes = [sizes] * self.num_layers if isinstance(sizes, int) else list(sizes)
+        repeat = isinstance(sizes, int)
+        sizes = list(check_sizes("ObsDecoder", "kernel_sizes", sizes))
+        sizes = sizes * self.num_layers if repeat else sizes
         if len(sizes) != self.num_layers:
             raise ValueError(
                 f"ObsDecoder: kernel_sizes={sizes} must have num_layers={self.num_layers} entries (or be an int)."
@@ -339,6 +361,10 @@ class RSSMPrior(nn.Module):
     scale_lb: float = 0.1
     action_dim: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_rssm_sizes(self, ("hidden_dim", "rnn_hidden_dim", "state_dim"), ("action_dim",))
+        super().__post_init__()
+
     @nn.compact
     def __call__(
         self, state: ArrayLike, belief: ArrayLike | None, action: ArrayLike, noise: ArrayLike | None = None
@@ -397,6 +423,10 @@ class RSSMPosterior(nn.Module):
     scale_lb: float = 0.1
     rnn_hidden_dim: int | None = None
     obs_embed_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_rssm_sizes(self, ("hidden_dim", "state_dim"), ("rnn_hidden_dim", "obs_embed_dim"))
+        super().__post_init__()
 
     @nn.compact
     def __call__(

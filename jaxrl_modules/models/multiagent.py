@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from typing import Any, ClassVar
 
 import flax.linen as nn
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, checked_build
 from jaxrl_modules.models.activations import LayerSpec
 from jaxrl_modules.models.convnet import ConvNet
 from jaxrl_modules.models.layers import Linear, SquashDims
@@ -97,11 +99,13 @@ class MultiAgentNetBase(nn.Module):
             if getattr(self, arg, None) is None:
                 raise TypeError(f"{name}: the {arg} argument must be passed.")
         n_agents = getattr(self, "n_agents", None)
-        if not isinstance(n_agents, int) or isinstance(n_agents, bool) or n_agents < 1:
+        if not isinstance(n_agents, Integral) or isinstance(n_agents, bool) or n_agents < 1:
             raise ValueError(f"{name}: n_agents must be a positive integer, got {n_agents!r}.")
         randomness = getattr(self, "vmap_randomness", "different")
         if randomness not in _RANDOMNESS:
             raise ValueError(f"{name}: vmap_randomness must be one of {_RANDOMNESS}, got {randomness!r}.")
+        # One agent's network, built once unbound: bad sizes raise now, naming this class.
+        checked_build(name, "(per-agent network)", lambda: self._build_single_net(deterministic=True))
         super().__post_init__()
 
     def _build_single_net(self, *, deterministic: bool) -> nn.Module:
@@ -262,6 +266,11 @@ class MultiAgentMLP(MultiAgentNetBase):
 
     agent_dim: ClassVar[int] = -2
 
+    def __post_init__(self) -> None:
+        check_int("MultiAgentMLP", "n_agent_inputs", self.n_agent_inputs, optional=True)
+        check_int("MultiAgentMLP", "n_agent_outputs", self.n_agent_outputs)
+        super().__post_init__()
+
     def _build_single_net(self, *, deterministic: bool) -> nn.Module:
         n_in = self.n_agent_inputs
         if self.centralized and n_in is not None:
@@ -360,6 +369,10 @@ class MultiAgentConvNet(MultiAgentNetBase):
     deterministic: bool = False
 
     agent_dim: ClassVar[int] = -4
+
+    def __post_init__(self) -> None:
+        check_int("MultiAgentConvNet", "in_features", self.in_features, optional=True)
+        super().__post_init__()
 
     def _build_single_net(self, *, deterministic: bool) -> nn.Module:
         in_features = self.in_features

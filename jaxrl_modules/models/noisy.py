@@ -136,7 +136,8 @@ class NoisyLinear(nn.Module):
     Attributes:
       features: number of output features ``out``.
       use_bias: whether to add a (noisy) bias (``bias=`` in TorchRL).
-      std_init: initial noise scale, 0.5 by default as in TorchRL and the paper.
+      std_init: initial noise scale, a finite number ``>= 0``; 0.5 by default as in TorchRL and
+        the paper.
       use_exploration_type: True (default; None is read as True, as in TorchRL): noisy iff the
         exploration type is ``RANDOM``. False: TorchRL's legacy mode, noisy iff not
         ``deterministic``.
@@ -185,8 +186,8 @@ class NoisyLinear(nn.Module):
             )
         if not isinstance(self.features, Integral) or isinstance(self.features, bool) or self.features <= 0:
             raise ValueError(f"{name} features must be a positive int, got {self.features!r}.")
-        if not isinstance(self.std_init, Real) or not self.std_init >= 0:
-            raise ValueError(f"{name} std_init must be a non-negative number, got {self.std_init!r}.")
+        if not isinstance(self.std_init, Real) or not 0 <= self.std_init < math.inf:  # inf/NaN: NaN weights
+            raise ValueError(f"{name} std_init must be a non-negative finite number, got {self.std_init!r}.")
         if self.in_features is not None and (not isinstance(self.in_features, Integral) or self.in_features <= 0):
             raise ValueError(f"{name} in_features must be None or a positive int, got {self.in_features!r}.")
         resolve_exploration_type(self.exploration_type)  # a bad name raises here

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxrl_modules.functional.mappings import mappings
+from jaxrl_modules.models._checks import check_real, check_sizes
 
 __all__ = ["NormalParamExtractor", "NormalParamWrapper", "AddStateIndependentNormalScale"]
 
@@ -52,7 +53,7 @@ class NormalParamExtractor(nn.Module):
     Attributes:
       scale_mapping: a name accepted by `mappings` (default ``"biased_softplus_1.0"``, so a raw 0
         gives scale 1), or a function.
-      scale_lb: the lower bound of the scale.
+      scale_lb: the lower bound of the scale, a finite number ``>= 0``.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -71,6 +72,7 @@ class NormalParamExtractor(nn.Module):
 
     def __post_init__(self) -> None:
         _mapping(self.scale_mapping)  # an unknown name raises at construction, as in TorchRL
+        check_real(type(self).__name__, "scale_lb", self.scale_lb, minimum=0.0)  # NaN would poison every scale
         super().__post_init__()
 
     def __call__(self, x: ArrayLike, *others: Any) -> tuple[Any, ...]:
@@ -107,6 +109,7 @@ class NormalParamWrapper(nn.Module):
 
     def __post_init__(self) -> None:
         _mapping(self.scale_mapping)
+        check_real(type(self).__name__, "scale_lb", self.scale_lb, minimum=0.0)
         super().__post_init__()
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -126,7 +129,7 @@ class AddStateIndependentNormalScale(nn.Module):
       scale_shape: the parameter's shape (an int ``d`` means ``(d,)``); ``()`` is one scalar shared
         by every entry.
       scale_mapping: a name accepted by `mappings` (default ``"exp"``) or a function.
-      scale_lb: the lower bound of the scale.
+      scale_lb: the lower bound of the scale, a finite number ``>= 0``.
       init_value: the parameter's initial value (so the initial scale is ``mapping(init_value)``).
 
     Examples:
@@ -148,6 +151,9 @@ class AddStateIndependentNormalScale(nn.Module):
 
     def __post_init__(self) -> None:
         _mapping(self.scale_mapping)
+        check_real(type(self).__name__, "scale_lb", self.scale_lb, minimum=0.0)
+        check_real(type(self).__name__, "init_value", self.init_value)
+        check_sizes(type(self).__name__, "scale_shape", self.scale_shape)
         super().__post_init__()
 
     @nn.compact

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxrl_modules.models._checks import check_int, check_rate, checked_build
 from jaxrl_modules.models.layers import Linear, torch_default_init
 from jaxrl_modules.models.mlp import MLP
 
@@ -193,8 +194,8 @@ class _CellBase(nn.Module):
     _gates = 4
 
     def __post_init__(self) -> None:
-        if not self.hidden_size or int(self.hidden_size) <= 0:
-            raise ValueError(f"{type(self).__name__}: hidden_size must be a positive int, got {self.hidden_size!r}.")
+        check_int(type(self).__name__, "hidden_size", self.hidden_size)
+        check_int(type(self).__name__, "input_size", self.input_size, optional=True)
         super().__post_init__()
 
     def _params(self, x: jax.Array):
@@ -229,7 +230,7 @@ class LSTMCell(_CellBase):
 
     Attributes:
       input_size: expected input size (optional; checked when given).
-      hidden_size: H.
+      hidden_size: H, a positive int.
       bias: whether ``bias_ih`` / ``bias_hh`` exist.
       dtype, param_dtype, precision: computation dtype, parameter dtype, matmul precision.
 
@@ -307,12 +308,10 @@ class _RNNBase(nn.Module):
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if not self.hidden_size or int(self.hidden_size) <= 0:
-            raise ValueError(f"{name}: hidden_size must be a positive int, got {self.hidden_size!r}.")
-        if int(self.num_layers) < 1:
-            raise ValueError(f"{name}: num_layers must be at least 1, got {self.num_layers}.")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {self.dropout}.")
+        check_int(name, "hidden_size", self.hidden_size)
+        check_int(name, "input_size", self.input_size, optional=True)
+        check_int(name, "num_layers", self.num_layers)
+        check_rate(name, "dropout", self.dropout)
         if self.bidirectional:
             raise NotImplementedError(
                 f"{name}: bidirectional=True is not supported (a policy's recurrent state runs forward "
@@ -437,8 +436,9 @@ class LSTM(_RNNBase):
 
     Attributes:
       input_size: expected input size (optional; checked when given).
-      hidden_size: H (required).
-      num_layers, batch_first, bias, dropout: as PyTorch.
+      hidden_size: H (required), a positive int.
+      num_layers, batch_first, bias, dropout: as PyTorch (``num_layers >= 1``, ``dropout`` in
+        ``[0, 1)``; other values raise at construction).
       bidirectional, proj_size: only the defaults (False, 0); others raise NotImplementedError.
       use_scan: TorchRL's switch between its Python loop and its scan; accepted for its
         signature, the time loop is always a ``lax.scan`` here.
@@ -505,7 +505,7 @@ class LSTMNet(nn.Module):
     * a 1-D input is a single unbatched step. Missing hiddens are zeros (and returned as such).
 
     Attributes:
-      out_features: the final Linear's size.
+      out_features: the final Linear's size (positive).
       lstm_kwargs: `LSTM` arguments (``hidden_size``, ``num_layers``...; ``batch_first`` is forced
         to True, ``input_size`` if given must equal the MLP's output size).
       mlp_kwargs: `MLP` arguments.
@@ -532,6 +532,10 @@ class LSTMNet(nn.Module):
     def __post_init__(self) -> None:
         if self.lstm_backend not in (None, "torch", "torchrl"):
             raise ValueError(f"LSTMNet: lstm_backend must be 'torch', 'torchrl' or None, got {self.lstm_backend!r}.")
+        check_int("LSTMNet", "out_features", self.out_features)
+        # Bad sizes raise now, naming the kwargs they came from, not at the first call.
+        checked_build("LSTMNet", "lstm_kwargs", lambda: LSTM(**{**dict(self.lstm_kwargs), "batch_first": True}, parent=None))
+        checked_build("LSTMNet", "mlp_kwargs", lambda: MLP(**dict(self.mlp_kwargs), parent=None))
         super().__post_init__()
 
     @nn.compact

@@ -18,8 +18,11 @@ class CEMPlanner(MPCPlannerBase):
     Refits a Gaussian over action sequences to the ``top_k`` best of ``num_candidates`` by
     return, ``optim_steps`` times, and writes the final mean's first action. Differences from
     TorchRL: ``top_k=1`` gives std 0, not NaN; rewards after a done are zeroed (as TorchRL 0.14.1);
-    ``value_fn`` adds a TD-MPC tail; ``warm_start`` carries the plan. Arguments: see
-    `MPCPlannerBase`; pass them by keyword.
+    ``value_fn`` adds a TD-MPC tail; ``warm_start`` carries the plan; a NaN or ``-inf`` return
+    ranks last and is no elite. Arguments: see `MPCPlannerBase`; positionally in TorchRL's order
+    ``CEMPlanner(env, planning_horizon, optim_steps, num_candidates, top_k, reward_key,
+    action_key)``, every other one by keyword. The state is checked against the TensorDict's batch
+    size (`MPCPlannerBase`).
 
     Examples:
       >>> import jax, jax.numpy as jnp

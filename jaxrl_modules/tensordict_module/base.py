@@ -8,17 +8,31 @@ TorchRL's ``@dispatch`` lets a module be called:
 * ``module(x, y)`` reads arrays positionally in ``in_keys`` order and returns the ``out_keys``
   values as a tuple (a single value when there is one out key);
 * ``module(observation=x)`` names the arrays after the in keys (nested keys joined with ``"_"``).
+
+The base also keeps flax's errors at the module boundary in the library's words: ``init`` and
+``apply`` re-raise flax's scope errors (variables of another module or size, ``v["params"]``
+instead of ``v``, a missing RNG stream) as a ``ValueError`` naming the module, what it expected and
+what to pass, chained to flax's error; calling a module that has variables or draws random numbers
+directly (TorchRL-style, without ``init``/``apply``) says how to build and apply its variables.
+These are Python-level checks that run at trace time only, so a jitted ``apply`` pays nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import contextlib
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
+import flax.errors
 import flax.linen as nn
+import jax
 
 from jaxrl_modules.data.tensordict import NestedKey, TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType, resolve_exploration_type
+from jaxrl_modules.functional.masks import any_action_allowed, check_any_action_allowed
 
 __all__ = ["Keys", "TensorDictModuleBase"]
 
@@ -86,16 +100,130 @@ class TensorDictModuleBase(nn.Module):
     Attributes:
       exploration_type: the module's exploration type (``None``: unset). A keyword
         ``exploration_type=`` of ``__call__`` overrides it for that call.
+
+    ``rng_streams()`` names the flax RNG streams (:mod:`jaxrl_modules.rng`) the module may draw
+    from; the errors for a missing stream list them.
     """
 
+    _rng_streams: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if "exploration_type" in {f.name for f in dataclasses.fields(self)}:
+            resolve_exploration_type(None, self.exploration_type, f"{type(self).__name__}: exploration_type")
+        super().__post_init__()
+
+    @nn.nowrap
+    def rng_streams(self) -> tuple[str, ...]:
+        """The RNG streams this module and the key-based modules inside it may draw from.
+
+        A plain network inside (e.g. with dropout or noisy layers) may draw from others too.
+        """
+        streams = list(self._rng_streams)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name, None)
+            children = value if isinstance(value, (tuple, list)) else (value,)
+            for child in children:
+                if isinstance(child, TensorDictModuleBase):
+                    streams += [s for s in child.rng_streams() if s not in streams]
+        return tuple(streams)
+
+    @nn.nowrap
+    def init(self, rngs: Any, *args: Any, **kwargs: Any) -> Any:
+        """flax's ``init``; flax's scope errors are re-raised in the library's words (see module doc)."""
+        given = rngs if isinstance(rngs, Mapping) else {"params": rngs}
+        with self._library_errors("init", given):
+            return super().init(rngs, *args, **kwargs)
+
+    @nn.nowrap
+    def apply(self, variables: Any, *args: Any, rngs: Any = None, **kwargs: Any) -> Any:
+        """flax's ``apply``; flax's scope errors are re-raised in the library's words (see module doc)."""
+        if not isinstance(variables, Mapping):
+            raise TypeError(
+                f"{self._name()}.apply: variables must be the dict returned by init, got "
+                f"{type(variables).__name__}. {self._usage()}"
+            )
+        given = {} if rngs is None else (rngs if isinstance(rngs, Mapping) else {"params": rngs})
+        with self._library_errors("apply", given, variables):
+            return super().apply(variables, *args, rngs=rngs, **kwargs)
+
+    @contextlib.contextmanager
+    def _library_errors(self, method: str, rngs: Mapping, variables: Mapping | None = None) -> Iterator[None]:
+        name = self._name()
+        try:
+            yield
+        except (flax.errors.ScopeParamShapeError, flax.errors.ScopeParamNotFoundError,
+                flax.errors.ScopeVariableNotFoundError) as err:
+            raise ValueError(
+                f"{name}.{method}: the variables do not fit this module ({_flax_message(err)}). They "
+                "were made by another module, or by one of another size; pass the variables this "
+                f"very module's init returned. {self._usage()}"
+            ) from err
+        except flax.errors.ScopeCollectionNotFound as err:
+            if variables is not None and not variables:
+                hint = "the variables are empty ({}), but this module has variables"
+            elif variables is not None and not any(c in variables for c in _COLLECTIONS):
+                hint = (f"the variables have the keys {sorted(variables)[:5]} but no collection such as "
+                        "'params': pass the whole variables (v), not v['params']")
+            else:
+                hint = "a collection this module needs is missing from the variables"
+            raise ValueError(
+                f"{name}.{method}: {hint} ({_flax_message(err)}). {self._usage()}"
+            ) from err
+        except flax.errors.InvalidRngError as err:
+            found = re.search(r'needs PRNG for "([^"]+)"', str(err))
+            needed = found.group(1) if found else None
+            streams = list(self.rng_streams())
+            if needed is not None and needed not in streams:
+                streams.append(needed)
+            close = [g for g in rngs if needed and difflib.get_close_matches(g, [needed])]
+            misspelt = f" ({close[0]!r} is not a stream name; did you mean {needed!r}?)" if close else ""
+            raise ValueError(
+                f"{name}.{method}: it draws from the RNG stream {needed!r}, which was not given; rngs "
+                f"given: {sorted(rngs) if rngs else 'none'}{misspelt}. This module's streams: {streams} "
+                f"(names in jaxrl_modules.rng); pass rngs={{{', '.join(repr(s) + ': key' for s in streams)}}}."
+            ) from err
+
+    def _usage(self) -> str:
+        rngs = ", ".join(f"{s!r}: key" for s in self.rng_streams() if s != "params")
+        call = f", rngs={{{rngs}}}" if rngs else ""
+        return (f"Build and pass the variables: variables = module.init(jax.random.key(0), td); "
+                f"out = module.apply(variables, td{call}).")
+
     def __call__(self, *args: Any, exploration_type: ExplorationType | str | None = None, **kwargs: Any):
-        etype = resolve_exploration_type(exploration_type, getattr(self, "exploration_type", None))
+        if self.scope is None:  # unbound: TorchRL's direct call, fine for parameter-free modules
+            try:
+                return self._call(args, exploration_type, kwargs)
+            except (flax.errors.CallCompactUnboundModuleError, flax.errors.CallSetupUnboundModuleError) as err:
+                raise self._unbound_error(err) from err
+            except ValueError as err:
+                if "unbound module" not in str(err):
+                    raise
+                raise self._unbound_error(err) from err
+        return self._call(args, exploration_type, kwargs)
+
+    def _unbound_error(self, err: Exception) -> RuntimeError:
+        return RuntimeError(
+            f"{self._name()} has variables (parameters or state) or draws random numbers, so it "
+            f"cannot be called directly as in TorchRL. {self._usage()}"
+        )
+
+    def _call(self, args: tuple, exploration_type: Any, kwargs: dict) -> Any:
+        etype = resolve_exploration_type(
+            exploration_type, getattr(self, "exploration_type", None), f"{type(self).__name__}: exploration_type"
+        )
         if len(args) == 1 and not kwargs and isinstance(args[0], TensorDict):
             return self.forward(args[0], etype)
         td = self._tensordict_from_arrays(args, kwargs)
         out = self.forward(td, etype)
         values = tuple(out.get(k) for k in self.out_keys if k != "_")
         return values[0] if len(values) == 1 else values
+
+    def _mask_flag(self, mask: jax.Array, blocks: Any, mask_key: NestedKey) -> jax.Array:
+        """``any_action_allowed`` of a mask; with the module's ``check_mask``, a checkify check."""
+        allowed = any_action_allowed(mask, blocks)
+        if getattr(self, "check_mask", False):
+            check_any_action_allowed(allowed, f"{self._name()} (action_mask_key {mask_key!r})")
+        return allowed
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         raise NotImplementedError
@@ -138,3 +266,11 @@ class TensorDictModuleBase(nn.Module):
             return td.set(key, value)
         except ValueError as err:
             raise ValueError(f"{self._name()}: cannot write out_key {key!r}. {err}") from None
+
+
+_COLLECTIONS = ("params", "schedule", "batch_stats", "noise", "cache", "intermediates")
+
+
+def _flax_message(err: Exception) -> str:
+    """flax's message without its documentation link."""
+    return str(err).split(" (https://")[0]

@@ -158,7 +158,13 @@ class DecisionTransformerInferenceWrapper(TensorDictModuleBase):
             )
 
     def step(self, variables: Any, frames: Any = 1) -> Any:
-        """No schedule to advance: returns ``variables`` unchanged (TorchRL's no-op ``step``)."""
+        """No schedule to advance: returns ``variables`` unchanged (TorchRL's no-op ``step``).
+
+        ``frames`` is still checked as every ``step`` checks it (a non-negative integer count).
+        """
+        from jaxrl_modules.tensordict_module.exploration import check_frames
+
+        check_frames(frames, f"{type(self).__name__}.step")
         return variables
 
     def mask_context(self, td: TensorDict) -> TensorDict:

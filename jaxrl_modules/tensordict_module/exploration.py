@@ -21,6 +21,7 @@ Per-environment Ornstein-Uhlenbeck state lives in the TensorDict under TorchRL's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -28,10 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl_modules.data.specs import Composite, TensorSpec
+from jaxrl_modules.data.specs import Categorical, Composite, MultiCategorical, MultiOneHot, OneHot, TensorSpec
 from jaxrl_modules.data.tensordict import NestedKey, TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.functional import exploration as F
+from jaxrl_modules.functional.masks import ANY_ACTION_ALLOWED_KEY
 from jaxrl_modules.rng import EXPLORATION
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 
@@ -56,10 +58,81 @@ def _explores(exploration_type: ExplorationType | None) -> bool:
     return exploration_type is None or exploration_type is ExplorationType.RANDOM
 
 
+def check_frames(frames: Any, owner: str) -> jax.Array:
+    """``frames`` as an int32 scalar, after checking that it is a non-negative integer.
+
+    Python and NumPy values (and concrete JAX arrays) are checked by value; a traced array only by
+    dtype and shape (its value is unknown under jit). Counts above the int32 maximum are clipped to
+    it (the schedule counter saturates there anyway).
+    """
+    if isinstance(frames, (bool, np.bool_)):
+        raise ValueError(f"{owner}: frames must be a non-negative integer, got the bool {frames!r}.")
+    dtype = getattr(frames, "dtype", None)
+    if dtype is None:
+        if not isinstance(frames, (int, np.integer)):
+            raise ValueError(
+                f"{owner}: frames must be a non-negative integer (a count of frames), got {frames!r} "
+                f"({type(frames).__name__}); it is never rounded: pass int(frames) if you mean it."
+            )
+    elif not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(
+            f"{owner}: frames must be an integer array (a count of frames), got dtype {dtype}; it is "
+            "never rounded: cast it explicitly if you mean it."
+        )
+    if jnp.ndim(frames) != 0:
+        raise ValueError(f"{owner}: frames must be a scalar count, got shape {jnp.shape(frames)}.")
+    if not isinstance(frames, jax.core.Tracer):
+        value = int(frames)
+        if value < 0:
+            raise ValueError(f"{owner}: frames must be non-negative (the schedule only moves forward), got {value}.")
+        return jnp.asarray(min(value, _INT32_MAX), jnp.int32)
+    if jnp.iinfo(dtype).max > _INT32_MAX:
+        frames = jnp.minimum(frames, jnp.asarray(_INT32_MAX, dtype))
+    return frames.astype(jnp.int32)
+
+
+def _mask_layout(leaf: TensorSpec) -> tuple[tuple[int, ...], Any]:
+    """A discrete spec's mask layout (the trailing mask shape) and its blocks along the last axis."""
+    if isinstance(leaf, (OneHot, MultiOneHot)):
+        layout = tuple(leaf.shape)
+    elif isinstance(leaf, Categorical):
+        layout = (*leaf.shape, leaf.n)
+    elif isinstance(leaf, MultiCategorical):
+        layout = (*leaf.shape[:-1], sum(int(n) for n in leaf.nvec))
+    else:
+        raise TypeError(f"a {type(leaf).__name__} spec takes no action mask")
+    blocks = tuple(int(n) for n in leaf.nvec) if isinstance(leaf, (MultiOneHot, MultiCategorical)) else None
+    return layout, blocks
+
+
+def _effective_mask(module: TensorDictModuleBase, leaf: TensorSpec, mask: jax.Array, lead: tuple[int, ...]) -> tuple:
+    """The mask a sampler uses, ``mask`` broadcast to ``[*lead, *layout]`` and ANDed with the
+    spec's own mask (as ``spec.rand`` does), and the spec's blocks."""
+    layout, blocks = _mask_layout(leaf)
+    full = (*lead, *layout)
+    try:
+        mask = jnp.broadcast_to(jnp.asarray(mask), full)
+    except ValueError:
+        raise ValueError(
+            f"the action mask must be broadcastable to the expected shape {full} (the batch {lead} and "
+            f"the spec's mask layout {layout}), got {module.action_mask_key!r} of shape {jnp.shape(mask)}."
+        ) from None
+    if getattr(leaf, "mask", None) is not None:
+        mask = mask & jnp.broadcast_to(jnp.asarray(leaf.mask), full)
+    return mask, blocks
+
+
+def _flag_key(action_key: NestedKey) -> NestedKey:
+    """``"any_action_allowed"`` beside the action: in the sub-TensorDict of a nested action key."""
+    path = unravel_key(action_key)
+    return ANY_ACTION_ALLOWED_KEY if len(path) == 1 else (*path[:-1], ANY_ACTION_ALLOWED_KEY)
+
+
 class _AnnealedExploration(TensorDictModuleBase):
     """Shared by the three modules: the action key, the leaf spec, the annealing counter."""
 
     _schedule_fields = ("eps_init", "eps_end", "annealing_num_steps")
+    _rng_streams = (EXPLORATION,)
 
     def _setup(self) -> None:
         name = type(self).__name__
@@ -90,19 +163,32 @@ class _AnnealedExploration(TensorDictModuleBase):
 
         Pure: TorchRL's ``module.step(frames)`` mutates the module; here the new variables are
         returned. Every exploration module in the variables' tree (a whole policy's) advances
-        together. Counts saturate at the int32 maximum, where every schedule is flat.
+        together. Counts saturate at the int32 maximum (an add that cannot wrap), where every
+        schedule is long flat at its end value.
 
         Args:
           variables: the variables of this module or of any module containing it.
-          frames: number of frames to anneal by (an int or a traced int).
+          frames: number of frames to anneal by: a non-negative int (Python, NumPy or a JAX integer
+            array, possibly traced). A traced negative count advances by 0 (it cannot be checked
+            under jit); everything else is checked here.
 
         Returns:
           The same tree with the ``"schedule"`` counts advanced; other collections untouched.
+
+        Raises:
+          ValueError: no ``"schedule"`` collection; ``frames`` negative, not an integer (``2.7``
+            would be truncated), or not a scalar.
         """
-        if SCHEDULE not in variables:
-            raise ValueError(f"{type(self).__name__}.step: the variables have no {SCHEDULE!r} collection.")
-        frames = jnp.asarray(frames, jnp.int32)
-        advance = lambda count: jnp.minimum(count, _INT32_MAX - frames) + frames  # noqa: E731
+        if not isinstance(variables, Mapping) or SCHEDULE not in variables:
+            raise ValueError(
+                f"{type(self).__name__}.step: the variables have no {SCHEDULE!r} collection; pass the "
+                "whole variables returned by init."
+            )
+        frames = check_frames(frames, f"{type(self).__name__}.step")
+        # count + min(frames, max - count): never wraps, whatever the count (and a traced negative
+        # frames advances by 0).
+        frames = jnp.maximum(frames, 0)
+        advance = lambda count: count + jnp.minimum(frames, _INT32_MAX - count)  # noqa: E731
         return {**variables, SCHEDULE: jax.tree_util.tree_map(advance, variables[SCHEDULE])}
 
     def _holder_batch_ndim(self, td: TensorDict) -> int:
@@ -129,7 +215,16 @@ class EGreedyModule(_AnnealedExploration):
       eps_end: final rate, in [0, eps_init].
       annealing_num_steps: frames over which eps decays.
       action_key: the action's key (read and written), default ``"action"``.
-      action_mask_key: optional key of a boolean mask ``[*B, n]`` (spec's mask layout).
+      action_mask_key: optional key of a boolean mask ``[*B, n]`` (spec's mask layout). The module
+        then also writes ``"any_action_allowed"`` beside the action (under every exploration
+        type): ``bool [*B]`` (for a spec with batch dims, ``[*B, *spec.shape[:-1]]`` for the one-hot
+        specs), False where the mask (ANDed with the spec's own) allows no action, or for
+        MultiOneHot / MultiCategorical a block allows nothing. A random action for such a row is
+        index 0 of the row or block (the one-hot of entry 0): the library's rule, as every masked
+        sampler.
+      check_mask: if True, a ``jax.experimental.checkify`` check on that flag: a
+        ``checkify.checkify``-wrapped (jitted) call returns an error naming the rows
+        (`jaxrl_modules.functional.check_any_action_allowed`).
       exploration_type: explores when RANDOM or None (default); any other type passes through.
 
     Reads ``action`` ``[*B, *spec.shape]`` (and the mask); writes ``action``, same shape and dtype.
@@ -159,6 +254,7 @@ class EGreedyModule(_AnnealedExploration):
     action_key: Any = "action"
     action_mask_key: Any = None
     exploration_type: ExplorationType | str | None = None
+    check_mask: bool = False
 
     def __post_init__(self) -> None:
         for name in ("eps_init", "eps_end"):
@@ -183,18 +279,26 @@ class EGreedyModule(_AnnealedExploration):
 
     @property
     def out_keys(self) -> Keys:
-        return Keys([self.action_key])
+        return Keys([self.action_key] + ([_flag_key(self.action_key)] if self.action_mask_key is not None else []))
 
     @nn.compact
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         eps = self._annealed()
-        if not _explores(exploration_type):
-            return td
         action = self._read(td, self.action_key)
         mask = None if self.action_mask_key is None else self._read(td, self.action_mask_key)
+        leaf = self._leaf()
+        if mask is not None:  # written under every exploration type, so the out keys are static
+            lead = action.shape[: action.ndim - len(leaf.shape)]
+            try:
+                full, blocks = _effective_mask(self, leaf, mask, lead)
+            except (ValueError, TypeError) as err:
+                raise self._fail(err) from None
+            td = self._write(td, _flag_key(self.action_key), self._mask_flag(full, blocks, self.action_mask_key))
+        if not _explores(exploration_type):
+            return td
         try:
             action = F.epsilon_greedy(
-                self.make_rng(EXPLORATION), action, eps, self._leaf(), mask=mask,
+                self.make_rng(EXPLORATION), action, eps, leaf, mask=mask,
                 batch_ndim=self._holder_batch_ndim(td),
             )
         except (ValueError, TypeError) as err:
@@ -207,7 +311,8 @@ class AdditiveGaussianModule(_AnnealedExploration):
 
     ``action <- project(action + sigma * N(mean, std))``, with sigma annealed linearly from
     ``sigma_init`` to ``sigma_end`` over ``annealing_num_steps`` frames of ``step``. The noisy
-    action is always projected onto the spec (clamped for `Bounded`), as TorchRL does.
+    action is always projected onto the spec (clamped for `Bounded`), as TorchRL does, except
+    that a NaN action stays NaN (TorchRL's clamp maps it to a bound, hiding a diverged actor).
 
     Args:
       spec: the action's spec (or a `Composite` holding it); required at call time (TorchRL
@@ -299,7 +404,7 @@ class OrnsteinUhlenbeckProcessModule(_AnnealedExploration):
         ``n_steps_annealing`` steps of each trajectory (TorchRL's per-trajectory annealing).
       action_key: the action's key, default ``"action"``.
       is_init_key: the reset flag's key, default ``"is_init"``; shape ``[*B]`` or ``[*B, 1]``.
-      safe: project the noisy action onto the spec (default True, as TorchRL).
+      safe: project the noisy action onto the spec (default True, as TorchRL); NaN stays NaN.
       exploration_type: explores when RANDOM or None (default).
 
     Examples:
@@ -387,7 +492,7 @@ class OrnsteinUhlenbeckProcessModule(_AnnealedExploration):
             raise self._fail(err) from None
         action = action + (eps * x).astype(action.dtype)
         if self.safe:
-            action = self._leaf().project(action).astype(action.dtype)
+            action = F.project_keeping_nan(self._leaf(), action).astype(action.dtype)
         td = self._write(td, self.action_key, action)
         return td.set(self.noise_key, prev).set(self.steps_key, steps)
 
@@ -400,7 +505,10 @@ class RandomPolicy(TensorDictModuleBase):
       action_key: where a leaf spec's sample is written, default ``"action"``.
       action_mask_key: optional key of a boolean mask (leaf specs only); masked actions are never
         drawn. (TorchRL's RandomPolicy has no mask; a random policy that takes illegal actions is
-        rarely what anyone wants.)
+        rarely what anyone wants.) The policy then also writes ``"any_action_allowed"`` beside
+        the action, as `EGreedyModule`; a row whose mask allows nothing gets index 0 (the
+        library's rule for every masked sampler).
+      check_mask: as `EGreedyModule`: a ``checkify`` check that every row allows an action.
 
     The sample has the TensorDict's batch shape in front of the spec's shape; randomness comes from
     the ``"exploration"`` stream. No parameters: ``policy.apply({}, td, rngs={"exploration": key})``.
@@ -417,6 +525,9 @@ class RandomPolicy(TensorDictModuleBase):
     action_spec: Any = None
     action_key: Any = "action"
     action_mask_key: Any = None
+    check_mask: bool = False
+
+    _rng_streams = (EXPLORATION,)
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_spec, TensorSpec):
@@ -435,7 +546,9 @@ class RandomPolicy(TensorDictModuleBase):
     @property
     def out_keys(self) -> Keys:
         spec = self.action_spec
-        return Keys(spec.keys(True, True) if isinstance(spec, Composite) else [self.action_key])
+        if isinstance(spec, Composite):
+            return Keys(spec.keys(True, True))
+        return Keys([self.action_key] + ([_flag_key(self.action_key)] if self.action_mask_key is not None else []))
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         key = self.make_rng(EXPLORATION)
@@ -450,8 +563,11 @@ class RandomPolicy(TensorDictModuleBase):
         mask = None if self.action_mask_key is None else self._read(td, self.action_mask_key)
         try:
             action = self.action_spec.rand(key, td.batch_size, mask=mask)
+            full = None if mask is None else _effective_mask(self, self.action_spec, mask, td.batch_size)
         except (ValueError, TypeError) as err:
             raise ValueError(f"RandomPolicy (action_key {self.action_key!r}): {err}") from None
+        if full is not None:
+            td = self._write(td, _flag_key(self.action_key), self._mask_flag(*full, self.action_mask_key))
         return self._write(td, self.action_key, action)
 
 

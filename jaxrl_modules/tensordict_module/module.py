@@ -11,6 +11,7 @@ import jax
 from jaxrl_modules.data.specs import Composite, TensorSpec
 from jaxrl_modules.data.tensordict import TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType
+from jaxrl_modules.functional.exploration import project_keeping_nan
 from jaxrl_modules.models.layers import call_accepts
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 
@@ -145,7 +146,7 @@ class SafeModule(TensorDictModule):
         without a spec are unconstrained.
       safe: if True, every output with a spec is replaced by ``spec.project(output)`` after the
         module runs: a jit-safe, deterministic post-processing step (the identity on values that
-        are already in the spec).
+        are already in the spec). A NaN output stays NaN (NaN in, NaN out; ``+-inf`` clip).
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -198,9 +199,13 @@ def check_spec_shapes(spec: Composite, td: TensorDict, owner: str) -> None:
 
 
 def project_outputs(spec: Composite, td: TensorDict) -> TensorDict:
-    """Projects each entry of ``td`` that has a (non-None) spec onto it; other entries pass."""
+    """Projects each entry of ``td`` that has a (non-None) spec onto it; other entries pass.
+
+    A floating NaN stays NaN (`jaxrl_modules.functional.exploration.project_keeping_nan`), so a
+    diverged network's output is never laundered into a valid-looking bound.
+    """
     for key in spec.keys(True, True):
         leaf = spec[key]
         if leaf is not None and key in td:
-            td = td.set(key, leaf.project(td.get(key)))
+            td = td.set(key, project_keeping_nan(leaf, td.get(key)))
     return td

@@ -93,6 +93,8 @@ class SafeProbabilisticModule(TensorDictModuleBase):
     num_samples: int | None = None
     exploration_type: ExplorationType | str | None = None
 
+    _rng_streams = (rng.SAMPLE,)
+
     def __post_init__(self) -> None:
         name = type(self).__name__
         in_keys = Keys(self.in_keys, "in_keys")

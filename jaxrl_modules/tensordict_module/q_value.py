@@ -27,6 +27,7 @@ from jaxrl_modules.data.specs import (
 from jaxrl_modules.data.tensordict import NestedKey, TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.functional import q_value as F
+from jaxrl_modules.functional.masks import ANY_ACTION_ALLOWED_KEY
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 from jaxrl_modules.tensordict_module.module import project_outputs, register_spec
 
@@ -92,7 +93,16 @@ def _var_nums(space: str, var_nums: Any, leaf: TensorSpec | None, owner: str) ->
         return tuple(int(n) for n in leaf.nvec)  # the spec knows the block sizes
     if var_nums is None:
         raise ValueError(f"{owner}: the mult_one_hot action space needs var_nums (the block sizes).")
-    return var_nums if isinstance(var_nums, int) else tuple(var_nums)
+    var_nums = var_nums if isinstance(var_nums, int) else tuple(int(v) for v in var_nums)
+    if isinstance(leaf, MultiOneHot):
+        nvec = tuple(int(n) for n in leaf.nvec)
+        blocks = (var_nums,) * (sum(nvec) // var_nums) if isinstance(var_nums, int) and var_nums > 0 else var_nums
+        if tuple(blocks) != nvec:
+            raise ValueError(
+                f"{owner}: var_nums={var_nums} (blocks {list(blocks)}) differ from the MultiOneHot "
+                f"spec's blocks nvec={list(nvec)}; omit var_nums to take them from the spec."
+            )
+    return var_nums
 
 
 class _QValueBase(TensorDictModuleBase):
@@ -101,6 +111,8 @@ class _QValueBase(TensorDictModuleBase):
     def _setup_keys(self, default_out: Sequence[NestedKey]) -> None:
         value_key = self.action_value_key or "action_value"
         out_keys = Keys(self.out_keys if self.out_keys is not None else [default_out[0], value_key, *default_out[1:]])
+        if self.action_mask_key is not None and ANY_ACTION_ALLOWED_KEY not in out_keys:
+            out_keys = Keys([*out_keys, ANY_ACTION_ALLOWED_KEY])  # written last, beside the action
         name = type(self).__name__
         if value_key not in out_keys:
             raise ValueError(f"{name}: out_keys {list(out_keys)} must contain the action_value_key {value_key!r}.")
@@ -128,11 +140,46 @@ class _QValueBase(TensorDictModuleBase):
             return None
         return self._read(td, self.action_mask_key)
 
-    def _write_all(self, td: TensorDict, values: tuple) -> TensorDict:
-        for key, value in zip(self.out_keys, values):  # as TorchRL: extra values are dropped
+    def _write_all(self, td: TensorDict, values: tuple, allowed: jax.Array | None = None) -> TensorDict:
+        keys = [k for k in self.out_keys if k != ANY_ACTION_ALLOWED_KEY]
+        for key, value in zip(keys, values):  # as TorchRL: extra values are dropped
             if key != "_":
                 td = self._write(td, key, value)
+        if allowed is not None:
+            td = self._write(td, ANY_ACTION_ALLOWED_KEY, allowed)
         return project_outputs(self.spec, td) if self.safe else td
+
+    def _allowed(self, mask: jax.Array | None, n: int) -> jax.Array | None:
+        """The ``any_action_allowed`` flag ``[*B]`` of a (validated) mask ``[*B, n]``."""
+        if mask is None:
+            return None
+        if self.action_space == "binary":  # the all-zero action sets no masked bit: always allowed
+            return jnp.ones(mask.shape[:-1], bool)
+        blocks = self.var_nums if self.action_space == "mult_one_hot" else None
+        return self._mask_flag(mask, blocks, self.action_mask_key)
+
+    def _check_width(self, values: jax.Array, what: str, example: str) -> None:
+        """The number of actions in the values must be the action spec's (never a silent subset)."""
+        leaf = _action_leaf(self.spec, self.out_keys[0])
+        n = _num_actions(leaf)
+        if n is not None and values.ndim >= 1 and values.shape[-1] != n:
+            raise ValueError(
+                f"{type(self).__name__}: {self.action_value_key!r} has {values.shape[-1]} actions on its "
+                f"last axis ({what} of shape {values.shape}), but the action spec {leaf} has {n}. Make "
+                f"the network's output width {n} (e.g. {example.format(n=n)}), or pass the spec of the "
+                "actions the network scores."
+            )
+
+
+def _num_actions(leaf: TensorSpec | None) -> int | None:
+    """The number of action values a spec needs on the last axis (None: no spec)."""
+    if leaf is None:
+        return None
+    if isinstance(leaf, (OneHot, MultiOneHot, Binary)):
+        return int(leaf.shape[-1])
+    if isinstance(leaf, Categorical):
+        return int(leaf.n)
+    return None
 
 
 class QValueModule(_QValueBase):
@@ -147,7 +194,10 @@ class QValueModule(_QValueBase):
         TorchRL's other spellings), or None if ``spec`` tells it.
       action_value_key: defaults to ``"action_value"``.
       action_mask_key: the key of a boolean mask; masked actions are never chosen, and masked
-        values are written back as ``finfo.min`` (as TorchRL).
+        values are written back as ``finfo.min`` (as TorchRL). The module then also writes
+        ``"any_action_allowed"`` ``bool [*B]`` (`jaxrl_modules.functional.any_action_allowed`;
+        always True for ``"binary"``, whose all-zero action sets no masked bit), appended to the
+        out keys (so the array call form returns it last).
       out_keys: defaults to ``["action", action_value_key, "chosen_action_value"]``; must contain
         ``action_value_key``; the first is the action key.
       var_nums: block sizes for ``"mult_one_hot"`` (taken from a ``MultiOneHot`` spec if omitted).
@@ -155,10 +205,20 @@ class QValueModule(_QValueBase):
       safe: project the outputs onto the spec (e.g. cast a one-hot action to the spec's bool).
       strict_shape: True (raise) when the action's shape differs from the one the spec
         describes, ``"auto"`` to reshape the action to it, False to leave it.
+      check_mask: if True, a ``jax.experimental.checkify`` check that every row's mask allows an
+        action: a ``checkify.checkify``-wrapped (jitted) call returns an error naming the rows
+        (`jaxrl_modules.functional.check_any_action_allowed`). Under a plain ``jax.jit`` JAX
+        refuses to stage the check, so wrap the jitted function in ``checkify.checkify``.
+
+    With a spec, the action values' last axis must hold the spec's number of actions (``n``; the
+    sum of the blocks for MultiOneHot, which ``var_nums`` must equal): anything else is a
+    trace-time error naming both, never a greedy pick over a subset of the actions.
 
     Action layouts: categorical ``int32 [*B]``; one-hot, mult-one-hot and binary ``int32 [*B, n]``.
     Ties go to the first maximum in every space (TorchRL's one-hot marks every tied entry); a
-    fully masked row gives action 0 and chosen value ``finfo.min``. ``"binary"`` reads the values
+    fully masked row (for ``"mult_one_hot"``: a row with a fully masked block) gives action 0
+    (the one-hot of entry 0, per block) and chosen value ``finfo.min``: the library's rule for
+    rows that allow nothing, flagged by ``any_action_allowed``. ``"binary"`` reads the values
     as a factorised ``Q(s, a) = sum_i a_i Q_i``: bit ``i`` is set iff ``Q_i > 0``.
 
     Examples:
@@ -173,6 +233,10 @@ class QValueModule(_QValueBase):
       ...                  "action_mask": jnp.array([[True, False]])}, batch_size=[1])
       >>> masked(td)["action"]
       Array([0], dtype=int32)
+      >>> empty = td.set("action_mask", jnp.array([[False, False]]))  # a row that allows nothing
+      >>> out = masked(empty)
+      >>> out["action"], out["chosen_action_value"], out["any_action_allowed"]
+      (Array([0], dtype=int32), Array([[-3.4028235e+38]], dtype=float32), Array([False], dtype=bool))
     """
 
     action_space: Any = None
@@ -183,6 +247,7 @@ class QValueModule(_QValueBase):
     spec: Any = None
     safe: bool = False
     strict_shape: bool | str = True
+    check_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.strict_shape not in (True, False, "auto", None):
@@ -194,12 +259,14 @@ class QValueModule(_QValueBase):
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         values = self._read(td, self.action_value_key)
+        self._check_width(values, "action values", "MLP(out_features={n})")
         mask = self._mask(td)
         if mask is not None:
             values = _with_context(self, F.mask_action_values, values, mask)
         action = _with_context(self, F.greedy_action, values, self.action_space, var_nums=self.var_nums)
         chosen = F.chosen_action_value(values, action, self.action_space)
-        return self._write_all(td, (self._shape_action(action, values), values, chosen))
+        allowed = self._allowed(mask, values.shape[-1])
+        return self._write_all(td, (self._shape_action(action, values), values, chosen), allowed)
 
     def _shape_action(self, action: jax.Array, values: jax.Array) -> jax.Array:
         leaf = _action_leaf(self.spec, self.out_keys[0])
@@ -235,8 +302,10 @@ class DistributionalQValueModule(_QValueBase):
     them expected value 0, so it picks a masked action when every allowed one is negative).
 
     Args:
-      action_space, action_value_key, action_mask_key, var_nums, spec, safe: as `QValueModule`.
-      support: the atoms' values ``[atoms]``.
+      action_space, action_value_key, action_mask_key, var_nums, spec, safe, check_mask: as
+        `QValueModule` (a fully masked row gives action 0 and ``any_action_allowed`` False).
+      support: the atoms' values ``[atoms]``; the values' axis -2 must hold ``len(support)`` atoms,
+        and with a spec the last axis its number of actions (a trace-time error otherwise).
       out_keys: defaults to ``["action", action_value_key]``.
 
     Examples:
@@ -263,6 +332,7 @@ class DistributionalQValueModule(_QValueBase):
     var_nums: Any = None
     spec: Any = None
     safe: bool = False
+    check_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.support is None:
@@ -278,16 +348,27 @@ class DistributionalQValueModule(_QValueBase):
         log_probs = self._read(td, self.action_value_key)
         floats = log_probs if jnp.issubdtype(log_probs.dtype, jnp.floating) else log_probs.astype(jnp.float32)
         support = jnp.asarray(self.support, floats.dtype)
+        if floats.ndim < 2 or floats.shape[-2] != len(self.support):
+            raise ValueError(
+                f"DistributionalQValueModule: {self.action_value_key!r} must be [*B, atoms, actions] with "
+                f"atoms = len(support) = {len(self.support)} on axis -2, got shape {floats.shape}. A "
+                f"network for A actions outputs {len(self.support)} x A (e.g. MLP(out_features=("
+                f"{len(self.support)}, A)))."
+            )
+        self._check_width(
+            floats, "log-probabilities [*B, atoms, actions]", f"MLP(out_features=({len(self.support)}, {{n}}))"
+        )
+        mask = self._mask(td)
         action = _with_context(
             self,
             F.distributional_greedy_action,
             floats,
             support,
             self.action_space,
-            mask=self._mask(td),
+            mask=mask,
             var_nums=self.var_nums,
         )
-        return self._write_all(td, (action, log_probs))
+        return self._write_all(td, (action, log_probs), self._allowed(mask, floats.shape[-1]))
 
 
 class DistributionalDQNnet(TensorDictModuleBase):

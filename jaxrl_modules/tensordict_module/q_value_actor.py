@@ -49,7 +49,9 @@ class QValueActor(SafeSequential):
       action_space: as `QValueModule` (or inferred from ``spec``).
       action_value_key, action_key, chosen_action_value_key: default ``"action_value"``,
         ``"action"``, ``"chosen_action_value"``.
-      action_mask_key: the key of a boolean action mask (True = allowed).
+      action_mask_key: the key of a boolean action mask (True = allowed); the actor then also
+        writes ``"any_action_allowed"`` ``bool [*B]`` (see `QValueModule`).
+      check_mask: as `QValueModule`: a ``checkify`` check that every row allows an action.
       strict_shape: as `QValueModule`.
       var_nums: block sizes for ``"mult_one_hot"`` (TorchRL's actor cannot pass them on).
 
@@ -77,6 +79,7 @@ class QValueActor(SafeSequential):
         action_mask_key: NestedKey | None = None,
         strict_shape: bool | str = True,
         var_nums: Any = None,
+        check_mask: bool = False,
         **fields: Any,
     ):
         if "modules" not in fields:  # flax's clone() passes the built modules back
@@ -92,6 +95,7 @@ class QValueActor(SafeSequential):
                 spec=_actor_spec(spec, action_key),
                 safe=safe,
                 strict_shape=strict_shape,
+                check_mask=check_mask,
             )
             fields["modules"] = (value, qvalue)
         super().__init__(**fields)
@@ -109,7 +113,8 @@ class DistributionalQValueActor(SafeSequential):
         actions]`` at ``action_value_key``.
       support: the atoms' values ``[atoms]``.
       in_keys: the network's in keys, default ``["observation"]``.
-      spec, safe, var_nums, action_space, action_mask_key: as `DistributionalQValueModule`.
+      spec, safe, var_nums, action_space, action_mask_key, check_mask: as
+        `DistributionalQValueModule`.
       action_value_key: default ``"action_value"``.
       make_log_softmax: insert a `DistributionalDQNnet` (log-softmax over atoms) after the
         network, unless the module already is one. It normalises only the action values (TorchRL
@@ -138,6 +143,7 @@ class DistributionalQValueActor(SafeSequential):
         action_value_key: NestedKey = "action_value",
         action_mask_key: NestedKey | None = None,
         make_log_softmax: bool = True,
+        check_mask: bool = False,
         **fields: Any,
     ):
         if "modules" not in fields:
@@ -155,6 +161,7 @@ class DistributionalQValueActor(SafeSequential):
                     var_nums=var_nums,
                     spec=_actor_spec(spec, "action"),
                     safe=safe,
+                    check_mask=check_mask,
                 )
             )
             fields["modules"] = tuple(modules)

@@ -9,7 +9,11 @@ as ``(*batch, num_layers, H)``. Two modes, chosen explicitly (no global context)
 * Sequential (``recurrent_mode=False``, for rollouts): the TensorDict is one step ``[*B]``; the
   stored state is zeroed where ``is_init`` is True (a new episode), missing state is zeros.
 * Recurrent (``recurrent_mode=True``, for training on slices): the TensorDict is ``[*B, T]``, time
-  last. One ``lax.scan`` over T starts from the stored state at ``t = 0`` and restarts from zeros
+  the last batch dim, with at least one batch dim before it (``batch_size`` of ndim >= 2; the value
+  is ``[*B, T, features]``). A 1-d TensorDict is refused with a ValueError, since ``[B]``
+  environments at one step and one sequence ``[T]`` look alike (TorchRL reads it as one sequence):
+  write one sequence as ``td.reshape(1, T)``. The array call form reads the value's leading dims as
+  ``[*B, T]`` the same way. One ``lax.scan`` over T starts from the stored state at ``t = 0`` and restarts from zeros
   at every ``is_init`` (the first step included), so it gives exactly what stepping one step at a
   time in sequential mode gives on the same data, whatever the resets and wherever the slice
   starts in its episode. The ``("next", ...)`` outputs hold the true state after every step
@@ -67,6 +71,27 @@ def set_recurrent_mode(mode: Any = True) -> None:
 def recurrent_mode() -> None:
     """TorchRL's getter of the global recurrent mode: not available here (see `set_recurrent_mode`)."""
     raise RuntimeError(f"recurrent_mode() is not supported: {_NO_CONTEXT}")
+
+
+def _check_time_dim(name: str, key: Any, shape: tuple[int, ...], batch: tuple[int, ...]) -> None:
+    """Recurrent mode reads time as the last batch dim of a ``[*B, T]`` TensorDict (TorchRL's
+    axis). A 1-d batch is refused: ``[B]`` environments at one step and one sequence of ``T``
+    steps look the same, and reading the first as the second runs the environments as one episode."""
+    if len(batch) < 2:
+        raise ValueError(
+            f"{name} in recurrent mode needs a time dim: the TensorDict must have batch_size [*B, T] with "
+            f"time T the last batch dim and at least one batch dim B before it; got batch_size {list(batch)} "
+            f"(in_key {key!r} has shape {shape}). A 1-d batch is ambiguous (B environments at one step, or "
+            "one sequence of T steps): for one step of B environments use recurrent_mode=False; for one "
+            "sequence of T steps add a batch dim of 1, e.g. td.reshape(1, T) (arrays: [1, T, features])."
+        )
+    if shape[:-1] != batch:
+        raise ValueError(
+            f"{name} in recurrent mode: in_key {key!r} must have shape [*B, T, features] = "
+            f"[{', '.join(map(str, batch))}, features] (the TensorDict's batch_size {list(batch)} then one "
+            f"feature dim), got {shape}; time is the last batch dim, so extra leading dims must be part of "
+            "the batch_size."
+        )
 
 
 class _RecurrentModule(TensorDictModuleBase):
@@ -182,13 +207,18 @@ class _RecurrentModule(TensorDictModuleBase):
         etype = resolve_exploration_type(exploration_type, None)
         if len(args) == 1 and not kwargs and isinstance(args[0], TensorDict):
             return self.forward(args[0], etype, recurrent_mode=mode, deterministic=deterministic)
-        out = self.forward(self._tensordict_from_arrays(args, kwargs), etype, recurrent_mode=mode,
-                           deterministic=deterministic)
+        td = self._tensordict_from_arrays(args, kwargs)
+        # Arrays carry no batch size: the value's leading dims are the batch, [*B, T] in recurrent mode.
+        value = td.get(self.in_keys[0], None)
+        batch = None if value is None else tuple(jnp.shape(value)[:-1])
+        out = self.forward(td, etype, recurrent_mode=mode, deterministic=deterministic, batch_size=batch)
         return tuple(out.get(k) for k in self.out_keys)
 
     @nn.compact
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None = None, *,
-                recurrent_mode: bool | None = None, deterministic: bool | None = None) -> TensorDict:
+                recurrent_mode: bool | None = None, deterministic: bool | None = None,
+                batch_size: tuple[int, ...] | None = None) -> TensorDict:
+        """Runs the net; ``batch_size`` replaces ``td.batch_size`` (the array call form's value dims)."""
         name = type(self).__name__
         mode = self.recurrent_mode if recurrent_mode is None else recurrent_mode
         net = getattr(self, self._net_field)
@@ -196,11 +226,8 @@ class _RecurrentModule(TensorDictModuleBase):
         layers, hidden = self._sizes()
         value = jnp.asarray(self._read(td, self.in_keys[0]))
         lead = value.shape[:-1]
-        if mode and not lead:
-            raise ValueError(
-                f"{name} in recurrent mode needs a time dim: in_key {self.in_keys[0]!r} has shape {value.shape}, "
-                "expected [*B, T, features] (time = last batch dim)."
-            )
+        if mode:
+            _check_time_dim(name, self.in_keys[0], value.shape, tuple(td.batch_size) if batch_size is None else batch_size)
         steps = lead[-1] if mode else 1
         n = math.prod(lead) // steps
         is_init_key, state_keys = self.in_keys[-1], self.in_keys[1:-1]
@@ -280,7 +307,9 @@ class LSTMModule(_RecurrentModule):
       default_recurrent_mode: the mode when a call passes no ``recurrent_mode=`` (None: False).
       deterministic: no dropout (overridable per call).
 
-    Shapes (sequential / recurrent mode): value ``[*B, in]`` / ``[*B, T, in]``; hidden states
+    Shapes (sequential / recurrent mode): value ``[*B, in]`` / ``[*B, T, in]`` (recurrent mode: the
+    TensorDict's batch_size is ``[*B, T]`` with at least one ``B`` dim, see the module docstring);
+    hidden states
     ``[*B, L, H]`` / ``[*B, T, L, H]`` (in recurrent mode only ``t = 0`` is read); ``is_init``
     ``[*B]`` / ``[*B, T]`` (a trailing 1 is accepted). Outputs: ``[*B(, T), H]`` and the state
     after each step at the ``("next", ...)`` keys. Parameters live under ``"lstm"`` in PyTorch's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import flax.linen as nn
@@ -18,7 +19,9 @@ class VmapModule(TensorDictModuleBase):
     """Applies ``module`` to each slice along batch dimension ``vmap_dim``, with shared parameters.
 
     Every variable collection is shared across the slices, and every RNG stream but ``"params"``
-    is split, so each slice draws its own noise.
+    is split, so each slice draws its own noise. The TensorDict must have a batch dim to map over
+    (batch_size ``[]`` raises rather than mapping over a leaf's event dim); each slice is the
+    TensorDict with that dim removed, and ``module`` checks its own inputs' event shapes there.
 
     Args:
       module: a key-based module.
@@ -39,6 +42,19 @@ class VmapModule(TensorDictModuleBase):
     mock: bool = False
     exploration_type: ExplorationType | str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.module, TensorDictModuleBase):
+            raise TypeError(
+                f"VmapModule: module must be a key-based module (wrap a network in TensorDictModule), got "
+                f"{type(self.module).__name__}."
+            )
+        if self.vmap_dim is not None and (not isinstance(self.vmap_dim, Integral) or isinstance(self.vmap_dim, bool)):
+            raise TypeError(f"VmapModule: vmap_dim must be an int (a batch dim) or None, got {self.vmap_dim!r}.")
+        super().__post_init__()
+
+    def _where(self) -> str:
+        return f"VmapModule({type(self.module).__name__})"
+
     @property
     def in_keys(self):
         return self.module.in_keys
@@ -50,11 +66,19 @@ class VmapModule(TensorDictModuleBase):
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
         n = td.batch_dims
         if n == 0:
-            raise ValueError("VmapModule needs a TensorDict with at least one batch dimension.")
-        dim = n - 1 if self.vmap_dim is None else self.vmap_dim
+            # Mapping over a leaf's leading dim instead would treat an unbatched event dim as a batch.
+            raise ValueError(
+                f"{self._where()} maps over a batch dim, so it needs a TensorDict with at least one batch "
+                f"dimension; got batch_size [] (keys {td.keys(include_nested=True, leaves_only=True)}). "
+                "Build the TensorDict with its batch_size, e.g. TensorDict(..., batch_size=[B])."
+            )
+        dim = n - 1 if self.vmap_dim is None else int(self.vmap_dim)
         dim = dim + n if dim < 0 else dim
         if not 0 <= dim < n:
-            raise ValueError(f"VmapModule: vmap_dim {self.vmap_dim} is out of range for batch_size {td.batch_size}.")
+            raise ValueError(
+                f"{self._where()}: vmap_dim {self.vmap_dim} is out of range for batch_size {list(td.batch_size)} "
+                f"({n} batch dims: pass -{n} .. {n - 1})."
+            )
 
         def call(module: TensorDictModuleBase, sub: TensorDict) -> TensorDict:
             return module(sub, exploration_type=exploration_type)
