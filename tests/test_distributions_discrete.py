@@ -473,3 +473,23 @@ def test_bad_inputs_raise():
     # Accepted spellings of the strategy.
     assert OneHotCategorical(logits=l4, grad_method=2).grad_method is RELAXED
     assert OneHotCategorical(logits=l4, grad_method="RelaxedOneHot").grad_method is RELAXED
+
+
+def test_fully_masked_rows_give_class_zero_in_every_sampler_and_mode():
+    # The library-wide masked-row rule (issue 20): a row that allows nothing gives class 0 (the
+    # one-hot of class 0) in sample, mode and both gradient strategies, eager and under jit.
+    logits = _normal(3, 2, 4)
+    mask = np.array([[False] * 4, [False, False, True, True]])
+    dense = MaskedCategorical(logits=logits, mask=mask)
+    sparse = MaskedCategorical(logits=logits, indices=np.array([[9, -1], [2, 3]], np.int32), padding_value=-1)
+    for dist in (dense, sparse):
+        ids = np.asarray(jax.jit(lambda k, d=dist: d.sample(seed=k, sample_shape=50))(_key(2)))
+        assert (ids[:, 0] == 0).all() and set(ids[:, 1]) <= {2, 3} and int(dist.mode()[0]) == 0
+    for grad in (ReparamGradientStrategy.PassThrough, ReparamGradientStrategy.RelaxedOneHot):
+        one_hot = MaskedOneHotCategorical(logits, mask=mask, grad_method=grad)
+        x = np.asarray(one_hot.sample(seed=_key(4), sample_shape=50))
+        np.testing.assert_array_equal(x[:, 0], np.broadcast_to(np.eye(4)[0], (50, 4)))
+        assert (x[:, 1, :2] == 0).all()
+        np.testing.assert_array_equal(one_hot.mode()[0], np.eye(4)[0])
+    with_lp, lp = dense.sample_and_log_prob(seed=_key(5), sample_shape=3)
+    assert (np.asarray(with_lp)[:, 0] == 0).all() and (np.asarray(lp)[:, 0] == -np.inf).all()

@@ -21,7 +21,7 @@ Masks (True = allowed, TorchRL's polarity). Semantics shared by the masked class
   ``neg_inf - logsumexp(...)`` (about ``-100001.1`` for four equal logits, one masked).
 * ``entropy`` sums over the allowed classes only, so ``-inf`` logits never produce a NaN.
 * A fully masked row is not a distribution; it gives finite, NaN-free results: samples and mode
-  are class 0, ``entropy`` is 0, ``log_prob`` is ``neg_inf`` for every value (with a finite
+  are class 0 (the one-hot of class 0), the rule every masked sampler of the library follows, ``entropy`` is 0, ``log_prob`` is ``neg_inf`` for every value (with a finite
   ``neg_inf``, TorchRL's ``-log(n)``: all entries tie at ``neg_inf``), and the sampling
   probabilities (`MaskedOneHotCategorical.mean`) are all 0.
 """
@@ -326,6 +326,11 @@ class MaskedCategorical(distrax.Distribution):
     masked entries), over the ``K`` entries of ``indices`` for a sparse one. `mask` is always the
     dense ``[*B, n]`` boolean mask. ``mean()`` raises: the mean of a class id is meaningless.
 
+    A row that allows no class (all False, or only padding) is not a distribution: its samples
+    and `mode` are class 0, the library-wide masked-row rule (as `Categorical.rand` with a mask,
+    `RandomPolicy` and `EGreedyModule`); its ``log_prob`` is ``neg_inf`` (see the module
+    docstring). ``jaxrl_modules.functional.any_action_allowed(dist.mask)`` tells such rows apart.
+
     Examples:
       >>> import jax, jax.numpy as jnp
       >>> logits = jnp.zeros(4)
@@ -497,6 +502,8 @@ class MaskedCategorical(distrax.Distribution):
     def _draw_ids(self, key: jax.Array, n: int) -> jax.Array:
         logits = self._sampling_logits()
         position = jax.random.categorical(key, logits, axis=-1, shape=(n, *logits.shape[:-1]))
+        # The masked-row rule made explicit, not left to how categorical treats a row of -inf.
+        position = jnp.where(jnp.any(logits > -jnp.inf, axis=-1), position, 0)
         return self._position_to_class(logits, position)
 
     def _sample_n(self, key: jax.Array, n: int) -> jax.Array:
@@ -566,7 +573,9 @@ class MaskedOneHotCategorical(_OneHotMixin, MaskedCategorical):
     TorchRL's ``MaskedOneHotCategorical``. Samples are floating one-hot vectors (exact 0/1
     values, never a masked class) with a straight-through gradient as `OneHotCategorical`'s;
     ``log_prob`` scores the argmax of its input; `mode` is the one-hot of the first most likely
-    allowed class; `mean` is the vector of sampling probabilities (0 at masked classes).
+    allowed class; `mean` is the vector of sampling probabilities (0 at masked classes). A row
+    that allows no class samples and has `mode` the one-hot of class 0 (the library-wide
+    masked-row rule, as `MaskedCategorical`), and `mean` all zeros.
 
     Args:
       logits, probs, mask, indices, neg_inf, padding_value: as `MaskedCategorical` (here, as in
