@@ -188,6 +188,20 @@ def _validate(net: nn.Module) -> None:
         checked_build(owner, _KWARGS_FIELD[sub], build)
 
 
+def _cnn_nets(net: nn.Module, conv_cells: list[int], out_features: int, where: dict[str, Any]) -> dict[str, Any]:
+    """The builders of a DDPG CNN net's ``convnet`` and ``mlp`` (TorchRL's defaults, overridden by
+    its kwargs fields); ``where`` is passed to each (``parent=None`` to build them unbound)."""
+    name = type(net).__name__
+    defaults = {"in_features": None, "out_features": out_features, "depth": 2, "num_cells": 200,
+                "activation_class": "ELU", "bias_last_layer": True}
+    return {
+        "convnet": lambda: ConvNet(
+            **_conv_kwargs(name, conv_cells, net.use_avg_pooling, net.data_format, net.conv_net_kwargs), **where
+        ),
+        "mlp": lambda: MLP(**_mlp_kwargs(name, defaults, net.mlp_net_kwargs, 6e-4), **where),
+    }
+
+
 def _check_obs(owner: str, observation: jax.Array, ndim: int, layout: str) -> None:
     if observation.ndim < ndim:
         raise ValueError(f"{owner} expects observations {layout}, got shape {observation.shape}.")
@@ -242,15 +256,7 @@ class DdpgCnnActor(nn.Module):
         super().__post_init__()
 
     def _nets(self, **where: Any) -> dict[str, nn.Module]:
-        name = type(self).__name__
-        defaults = {"in_features": None, "out_features": self.action_dim, "depth": 2, "num_cells": 200,
-                    "activation_class": "ELU", "bias_last_layer": True}
-        return {
-            "convnet": lambda: ConvNet(
-                **_conv_kwargs(name, [32, 64, 64], self.use_avg_pooling, self.data_format, self.conv_net_kwargs), **where
-            ),
-            "mlp": lambda: MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4), **where),
-        }
+        return _cnn_nets(self, [32, 64, 64], self.action_dim, where)
 
     def setup(self) -> None:
         nets = self._nets()
@@ -301,15 +307,7 @@ class DdpgCnnQNet(nn.Module):
         super().__post_init__()
 
     def _nets(self, **where: Any) -> dict[str, nn.Module]:
-        name = type(self).__name__
-        defaults = {"in_features": None, "out_features": 1, "depth": 2, "num_cells": 200,
-                    "activation_class": "ELU", "bias_last_layer": True}
-        return {
-            "convnet": lambda: ConvNet(
-                **_conv_kwargs(name, [32, 64, 128], self.use_avg_pooling, self.data_format, self.conv_net_kwargs), **where
-            ),
-            "mlp": lambda: MLP(**_mlp_kwargs(name, defaults, self.mlp_net_kwargs, 6e-4), **where),
-        }
+        return _cnn_nets(self, [32, 64, 128], 1, where)
 
     def setup(self) -> None:
         nets = self._nets()
