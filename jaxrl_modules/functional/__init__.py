@@ -13,7 +13,6 @@ from jaxrl_modules.functional.exploration import (
     linear_annealing,
     ornstein_uhlenbeck_sigma,
     ornstein_uhlenbeck_step,
-    project_keeping_nan,
 )
 from jaxrl_modules.functional.mappings import MAPPING_NAMES, biased_softplus, expln, inv_softplus, mappings
 from jaxrl_modules.functional.masks import ANY_ACTION_ALLOWED_KEY, any_action_allowed, check_any_action_allowed
@@ -57,7 +56,6 @@ __all__ = [
     "linear_annealing",
     "ornstein_uhlenbeck_sigma",
     "ornstein_uhlenbeck_step",
-    "project_keeping_nan",
     "biased_softplus",
     "canonical_action_space",
     "categorical_projection",

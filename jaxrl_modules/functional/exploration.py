@@ -25,7 +25,6 @@ from jaxrl_modules.data.specs import Binary, Categorical, MultiCategorical, Mult
 from jaxrl_modules.data.tensor_spec import TensorSpec
 
 __all__ = [
-    "project_keeping_nan",
     "additive_gaussian_noise",
     "epsilon_greedy",
     "linear_annealing",
@@ -45,26 +44,6 @@ def _normal(key: jax.Array, shape: tuple[int, ...], dtype) -> jax.Array:
     4096 x 6), and exploration noise is drawn inside rollout scans.
     """
     return jax.random.normal(key, (math.prod(shape),), dtype).reshape(shape)
-
-
-def project_keeping_nan(spec: TensorSpec, x: ArrayLike) -> jax.Array:
-    """``spec.project(x)`` with NaN kept visible: NaN in, NaN out (``+-inf`` still clip to the bounds).
-
-    The library's rule for every projection of an action: a diverged actor's NaN is never
-    laundered into a valid-looking bound. A floating value projected onto a floating spec keeps
-    its NaN entries; other dtypes project as the spec does.
-
-    Examples:
-      >>> import jax.numpy as jnp
-      >>> from jaxrl_modules import Bounded
-      >>> project_keeping_nan(Bounded(-1.0, 1.0, shape=(3,)), jnp.array([jnp.nan, 5.0, -jnp.inf]))
-      Array([nan,  1., -1.], dtype=float32)
-    """
-    x = jnp.asarray(x)
-    out = spec.project(x)
-    if jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(out.dtype, jnp.floating) and out.shape == x.shape:
-        out = jnp.where(jnp.isnan(x), x.astype(out.dtype), out)
-    return out
 
 
 def linear_annealing(step: ArrayLike, init: float, end: float, num_steps: int) -> jax.Array:
@@ -187,7 +166,7 @@ def additive_gaussian_noise(
       sigma: noise scale (annealed by `linear_annealing` in the module); scalar.
       mean, std: the noise distribution's parameters, scalars or arrays broadcastable to ``A``.
       spec: if given, the noisy action is projected onto it (clamped for `Bounded`), as TorchRL
-        always does; a NaN stays NaN (`project_keeping_nan`: TorchRL's clamp maps NaN to a bound).
+        always does; a NaN stays NaN (a float spec's ``project`` keeps it; TorchRL's clamp maps NaN to a bound).
 
     Returns:
       An array of ``action``'s shape and dtype.
@@ -208,7 +187,7 @@ def additive_gaussian_noise(
         jnp.asarray(std, dtype), shape
     ) * _normal(key, shape, dtype)
     out = action + jnp.asarray(sigma, dtype) * noise
-    return out if spec is None else project_keeping_nan(spec, out).astype(dtype)
+    return out if spec is None else spec.project(out).astype(dtype)
 
 
 def ornstein_uhlenbeck_sigma(

@@ -492,7 +492,7 @@ class OrnsteinUhlenbeckProcessModule(_AnnealedExploration):
             raise self._fail(err) from None
         action = action + (eps * x).astype(action.dtype)
         if self.safe:
-            action = F.project_keeping_nan(self._leaf(), action).astype(action.dtype)
+            action = self._leaf().project(action).astype(action.dtype)
         td = self._write(td, self.action_key, action)
         return td.set(self.noise_key, prev).set(self.steps_key, steps)
 

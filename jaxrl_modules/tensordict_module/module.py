@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import flax.linen as nn
 import jax
 
 from jaxrl_modules.data.specs import Composite, TensorSpec
 from jaxrl_modules.data.tensordict import TensorDict, unravel_key
 from jaxrl_modules.exploration_type import ExplorationType
-from jaxrl_modules.functional.exploration import project_keeping_nan
 from jaxrl_modules.models.layers import call_accepts
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
 
@@ -201,11 +199,11 @@ def check_spec_shapes(spec: Composite, td: TensorDict, owner: str) -> None:
 def project_outputs(spec: Composite, td: TensorDict) -> TensorDict:
     """Projects each entry of ``td`` that has a (non-None) spec onto it; other entries pass.
 
-    A floating NaN stays NaN (`jaxrl_modules.functional.exploration.project_keeping_nan`), so a
+    A floating NaN stays NaN (a float spec's ``project`` keeps it), so a
     diverged network's output is never laundered into a valid-looking bound.
     """
     for key in spec.keys(True, True):
         leaf = spec[key]
         if leaf is not None and key in td:
-            td = td.set(key, project_keeping_nan(leaf, td.get(key)))
+            td = td.set(key, leaf.project(td.get(key)))
     return td
