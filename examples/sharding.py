@@ -216,10 +216,14 @@ def _scan_updates(step, num_updates: int):
     return run
 
 
-def shards_equal(sharded, local) -> bool:
+NET_OUTPUTS = ("action_value", "chosen_action_value")  # the rollout's entries a matmul computes
+
+
+def shards_equal(sharded, local, rtol: float = 0.0) -> bool:
     """Whether each shard of ``sharded`` this process holds equals, bit for bit, the same slice
     of ``local`` (the same pytree on one device). On one host that is the whole tree; on
-    several, each process checks its own shards. PRNG keys are compared by their raw data."""
+    several, each process checks its own shards. PRNG keys are compared by their raw data.
+    With ``rtol > 0``, values may differ by ``rtol`` times the largest magnitude of their leaf."""
     raw = lambda x: jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x  # noqa: E731
     if jax.tree.structure(sharded) != jax.tree.structure(local):
         return False
@@ -227,8 +231,11 @@ def shards_equal(sharded, local) -> bool:
         y = np.asarray(raw(y))  # a key's raw data has one more, trailing, dimension
         if x.shape != y.shape[: x.ndim]:
             return False
-        if not all(np.array_equal(np.asarray(raw(s.data)), y[s.index]) for s in x.addressable_shards):
-            return False
+        atol = rtol * float(np.max(np.abs(y), initial=0.0)) if rtol else 0.0
+        for s in x.addressable_shards:
+            a, b = np.asarray(raw(s.data)), y[s.index]
+            if not (np.allclose(a, b, rtol=0, atol=atol) if rtol else np.array_equal(a, b)):
+                return False
     return True
 
 
@@ -304,7 +311,11 @@ def main(argv: list[str] | None = None) -> dict:
     rollout = jax.jit(make_rollout(env, actor, egreedy, args.steps))
     out_single = rollout(variables_1, root_1, k_rollout_1)
     out = rollout(variables, root, k_rollout)
-    same = shards_equal(out, out_single)
+    # The environments' trajectories (states, keys, observations, actions, rewards) are equal bit
+    # for bit. The Q-network's outputs come from a matmul over 2 rows per device instead of 16 on
+    # one, and XLA:CPU may sum those in another order: equal to float32 rounding only.
+    same = (shards_equal(out.exclude(*NET_OUTPUTS), out_single.exclude(*NET_OUTPUTS))
+            and shards_equal(out.select(*NET_OUTPUTS), out_single.select(*NET_OUTPUTS), rtol=1e-6))
     # Independent environments need no communication: the compiled program (cached, not
     # recompiled here) holds no cross-device collective.
     hlo = rollout.lower(variables, root, k_rollout).compile().as_text()

@@ -60,8 +60,12 @@ def test_sharded_rollout_equals_single_device_rollout(run):
     out, single = run["rollout"], run["rollout_single"]
     assert out.batch_size == (NUM_ENVS, STEPS)
     # Bit for bit: each environment's state and key travel with it, and the e-greedy coins come
-    # from partitionable threefry, which draws the same numbers whatever the sharding.
-    assert run["rollout_equal"] and example.shards_equal(out, single)
+    # from partitionable threefry, which draws the same numbers whatever the sharding. The
+    # Q-values are a matmul over another number of rows per device, equal to float32 rounding
+    # (XLA:CPU may pick another summation order for another batch size).
+    nets = example.NET_OUTPUTS
+    assert run["rollout_equal"] and example.shards_equal(out.exclude(*nets), single.exclude(*nets))
+    assert_tree_close(out.select(*nets), single.select(*nets), rtol=1e-6)
     assert not example.shards_equal(out.set("action", 1 - out["action"]), single)  # the check can fail
     obs = out["observation"]
     assert obs.sharding.is_equivalent_to(NamedSharding(run["mesh"], P("data")), obs.ndim)
