@@ -354,7 +354,9 @@ def test_convnet_batch_dims_and_unbatched(key):
     variables = net.init(key, x)
     out = net.apply(variables, x)
     assert out.shape == (2, 3, 5 * 5 * 4)
-    np.testing.assert_allclose(out[1, 2], net.apply(variables, x[1, 2]), atol=1e-6)
+    # Float32 rounding only: XLA:CPU may pick another convolution summation order for a batch of
+    # 6 than for 1 (2.7e-6 on an output of ~0.4 measured here). A batch-dims bug is O(1).
+    np.testing.assert_allclose(out[1, 2], net.apply(variables, x[1, 2]), atol=1e-5)
 
 
 def test_convnet_bias_last_layer_and_names(key):
