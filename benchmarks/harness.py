@@ -24,9 +24,7 @@ class Timing:
     number: int
 
 
-def time_calls(
-    impls: dict[str, Callable[[], object]], *, repeats: int, min_repeat_s: float
-) -> dict[str, Timing]:
+def time_calls(impls: dict[str, Callable[[], object]], *, repeats: int, min_repeat_s: float) -> dict[str, Timing]:
     """Times each implementation: its first call apart, then ``repeats`` calibrated loops.
 
     The repeats are interleaved (one loop of each implementation in turn), so that a slow spell

@@ -32,7 +32,7 @@ def _dynamics(theta, omega, u):  # gymnax Pendulum-v1: g=10, m=1, l=1, dt=0.05, 
 
 
 def _reward(theta, omega, u):
-    return -(_wrap(theta) ** 2 + 0.1 * omega ** 2 + 0.001 * u ** 2)
+    return -(_wrap(theta) ** 2 + 0.1 * omega**2 + 0.001 * u**2)
 
 
 def _interp(values, theta, omega):
@@ -41,8 +41,12 @@ def _interp(values, theta, omega):
     x0 = jnp.clip(jnp.floor(x), 0, N_THETA - 2).astype(jnp.int32)
     y0 = jnp.clip(jnp.floor(y), 0, N_OMEGA - 2).astype(jnp.int32)
     fx, fy = x - x0, y - y0
-    return (values[x0, y0] * (1 - fx) * (1 - fy) + values[x0 + 1, y0] * fx * (1 - fy)
-            + values[x0, y0 + 1] * (1 - fx) * fy + values[x0 + 1, y0 + 1] * fx * fy)
+    return (
+        values[x0, y0] * (1 - fx) * (1 - fy)
+        + values[x0 + 1, y0] * fx * (1 - fy)
+        + values[x0, y0 + 1] * (1 - fx) * fy
+        + values[x0 + 1, y0 + 1] * fx * fy
+    )
 
 
 @jax.jit

@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> None:
         reached = np.flatnonzero(returns >= TARGETS[args.algo])
         first = f"{(reached[0] + 1) * recipe.steps_per_chunk} steps" if reached.size else "never"
         learning = "" if args.algo == "mpc" else f"  target {TARGETS[args.algo]} first reached after {first}"
-        print(f"seed {seed}: final return {returns[-1]:8.1f}{learning}  run {time.perf_counter() - start:.1f} s",
-              flush=True)
+        print(
+            f"seed {seed}: final return {returns[-1]:8.1f}{learning}  run {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -99,8 +99,9 @@ def _hand_written(timings: dict[str, Any], target: dict[str, Any] | None) -> str
     return next((n for n in timings if n.startswith("jax[")), None)
 
 
-def _checks(target: dict[str, Any], times: dict[str, float], impl: str, hand: str | None,
-            torchrl: str | None) -> list[Check]:
+def _checks(
+    target: dict[str, Any], times: dict[str, float], impl: str, hand: str | None, torchrl: str | None
+) -> list[Check]:
     checks = []
 
     def check(label: str, value: float | None, bound: float, at_most: bool, kind: str) -> None:
@@ -152,8 +153,20 @@ def evaluate(payload: dict[str, Any]) -> list[Verdict]:
             if impl not in timings:
                 continue
             checks = _checks(target, times, impl, hand, torchrl) if target else []
-            verdicts.append(Verdict(row["case"], str(row["size"]), impl, times, iqr, hand, torchrl, others,
-                                    checks, (target or {}).get("source")))
+            verdicts.append(
+                Verdict(
+                    row["case"],
+                    str(row["size"]),
+                    impl,
+                    times,
+                    iqr,
+                    hand,
+                    torchrl,
+                    others,
+                    checks,
+                    (target or {}).get("source"),
+                )
+            )
     return verdicts
 
 
@@ -176,7 +189,7 @@ def _x(value: float | None) -> str:
 
 
 def _met(v: Verdict) -> str:
-    """"yes"/"no", then the missed targets and the values no other column shows."""
+    """ "yes"/"no", then the missed targets and the values no other column shows."""
     if v.met is None:
         return "-"
     shown = []
@@ -191,11 +204,21 @@ def _met(v: Verdict) -> str:
 
 def format_markdown(verdicts: list[Verdict], environment: dict[str, Any] | None = None) -> str:
     """The verdicts as a markdown table, with the environment and a count of targets met above it."""
-    header = ["case", "size", "jaxrl_modules (us)", "hand-written JAX (us)", "other JAX (us)",
-              "TorchRL 2 / 1 thread (us)", "ours / hand-written", "TorchRL / ours", "target", "met?"]
+    header = [
+        "case",
+        "size",
+        "jaxrl_modules (us)",
+        "hand-written JAX (us)",
+        "other JAX (us)",
+        "TorchRL 2 / 1 thread (us)",
+        "ours / hand-written",
+        "TorchRL / ours",
+        "target",
+        "met?",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for v in verdicts:
-        case = v.case if v.impl == OURS else f"{v.case} {v.impl[len(OURS):]}"
+        case = v.case if v.impl == OURS else f"{v.case} {v.impl[len(OURS) :]}"
         hand = _timed(v, v.hand_written) + (f" ({v.hand_written})" if v.hand_written not in (None, "jax") else "")
         others = "; ".join(f"{n} {_us(v.times[n])}" for n in v.others) or "-"
         torch = " / ".join(_us(v.times[c]) if c in v.times else "-" for c in TORCHRL_COLUMNS)
@@ -230,11 +253,13 @@ def plot_ratios(payload: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.ticker
 
     verdicts = [v for v in evaluate(payload) if v.vs_jax is not None or v.vs_torchrl is not None]
-    labels = [f"{v.case}{'' if v.impl == OURS else v.impl[len(OURS):]} {v.size}" for v in verdicts]
+    labels = [f"{v.case}{'' if v.impl == OURS else v.impl[len(OURS) :]} {v.size}" for v in verdicts]
     n = max(len(verdicts), 1)
     fig, axes = plt.subplots(1, 2, figsize=(13, 1.2 + 0.32 * n), sharey=True)
-    panels = (("jaxrl_modules / hand-written time", "vs_jax", "vs_jax_max"),
-              ("TorchRL / jaxrl_modules time", "vs_torchrl", "vs_torchrl_min"))
+    panels = (
+        ("jaxrl_modules / hand-written time", "vs_jax", "vs_jax_max"),
+        ("TorchRL / jaxrl_modules time", "vs_torchrl", "vs_torchrl_min"),
+    )
     for ax, (title, attr, key) in zip(axes, panels):
         shown = [1.0]
         for y, v in enumerate(verdicts):
@@ -243,8 +268,11 @@ def plot_ratios(payload: dict[str, Any], path: str | Path) -> Path:
             bound = target.get(key)
             if value is None:
                 continue
-            color = "0.6" if bound is None else ("tab:green" if (value <= bound if key.endswith("max")
-                                                                 else value >= bound) else "tab:red")
+            color = (
+                "0.6"
+                if bound is None
+                else ("tab:green" if (value <= bound if key.endswith("max") else value >= bound) else "tab:red")
+            )
             ax.barh(y, value - 1.0, left=1.0, color=color, height=0.7)  # from 1 (parity) to the ratio
             ax.plot([value], [y], "o", color=color, markersize=4)  # visible at parity too
             ax.text(value, y, f"  {_x(value)}  ", va="center", ha="left" if value >= 1 else "right", fontsize=7)

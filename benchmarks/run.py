@@ -71,10 +71,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "environment": env,
-        "rows": [
-            {"case": r.case, "size": r.size, "timings": {k: vars(t) for k, t in r.timings.items()}}
-            for r in rows
-        ],
+        "rows": [{"case": r.case, "size": r.size, "timings": {k: vars(t) for k, t in r.timings.items()}} for r in rows],
     }
     args.json.write_text(json.dumps(payload, indent=2))
     print(f"wrote {args.json}", file=sys.stderr)

@@ -35,59 +35,103 @@ _SAME_AS_HAND_WRITTEN = "1.05x: the module layer costs at most 5 % over hand-wri
 
 TARGETS: dict[tuple[str, str], dict[str, Any]] = {
     # (f) a TensorDict is cheap to pass; the jit boundary pays for what a module returns.
-    ("tdmodule_mlp", "1"): {"vs_jax_max": 1.25, "variants": ["jaxrl_modules[inplace=False]"],
-                            "source": "TensorDictModule issue: <= 1.25x raw flax apply at batch 1 (notes 3f)"},
-    ("tdmodule_mlp", "*"): {"vs_jax_max": 1.1, "variants": ["jaxrl_modules[inplace=False]"],
-                            "source": "TensorDictModule issue: <= 1.1x raw flax apply at 256 and 4096 (notes 3f)"},
+    ("tdmodule_mlp", "1"): {
+        "vs_jax_max": 1.25,
+        "variants": ["jaxrl_modules[inplace=False]"],
+        "source": "TensorDictModule issue: <= 1.25x raw flax apply at batch 1 (notes 3f)",
+    },
+    ("tdmodule_mlp", "*"): {
+        "vs_jax_max": 1.1,
+        "variants": ["jaxrl_modules[inplace=False]"],
+        "source": "TensorDictModule issue: <= 1.1x raw flax apply at 256 and 4096 (notes 3f)",
+    },
     # (a) acting sizes are overhead-bound; 4096x18 is near the roofline.
-    ("greedy_q_value", "16x18"): {"max_us": 8.0,
-                                  "source": "QValueModule issue: <= 8 us per acting call at 16x18 (notes 3a)"},
-    ("greedy_q_value", "4096x18"): {"vs_torchrl_min": 2.0,
-                                    "source": "QValueModule issue: >= 2x TorchRL at 4096x18 (notes 3a)"},
-    ("greedy_q_value", "4096x18+mask"): {"vs_torchrl_min": 6.0,
-                                         "source": "QValueModule issue: >= 6x TorchRL masked at 4096x18 (notes 3a)"},
+    ("greedy_q_value", "16x18"): {
+        "max_us": 8.0,
+        "source": "QValueModule issue: <= 8 us per acting call at 16x18 (notes 3a)",
+    },
+    ("greedy_q_value", "4096x18"): {
+        "vs_torchrl_min": 2.0,
+        "source": "QValueModule issue: >= 2x TorchRL at 4096x18 (notes 3a)",
+    },
+    ("greedy_q_value", "4096x18+mask"): {
+        "vs_torchrl_min": 6.0,
+        "source": "QValueModule issue: >= 6x TorchRL masked at 4096x18 (notes 3a)",
+    },
     # (e)/(g)/(h) JAX's counter-based RNG is the CPU bottleneck; distrax's bijector bookkeeping is not.
-    ("tanh_normal", "*"): {"vs_jax_max": 1.05, "vs_other_max": {"distrax": 0.75},
-                           "source": "TanhNormal issue: <= 0.75x distrax, <= 1.05x hand-written (notes 3e)"},
+    ("tanh_normal", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_other_max": {"distrax": 0.75},
+        "source": "TanhNormal issue: <= 0.75x distrax, <= 1.05x hand-written (notes 3e)",
+    },
     # (b) the dense rlax projection is O(N^2); TorchRL's index_add is O(N) but eager.
-    ("c51_projection", "*"): {"vs_other_min": {"rlax": 30.0}, "vs_torchrl_min": 4.0,
-                              "source": "C51 projection issue: >= 30x rlax, >= 4x TorchRL's algorithm (notes 3b)"},
-    ("egreedy", "16"): {"vs_jax_max": 1.05, "vs_torchrl_min": 3.0,
-                        "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + "; >= 3x TorchRL at 16 (notes 3g)"},
+    ("c51_projection", "*"): {
+        "vs_other_min": {"rlax": 30.0},
+        "vs_torchrl_min": 4.0,
+        "source": "C51 projection issue: >= 30x rlax, >= 4x TorchRL's algorithm (notes 3b)",
+    },
+    ("egreedy", "16"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 3.0,
+        "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + "; >= 3x TorchRL at 16 (notes 3g)",
+    },
     ("egreedy", "*"): {"vs_jax_max": 1.05, "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + " (notes 3g)"},
-    ("additive_gaussian", "*"): {"vs_jax_max": 1.05,
-                                 "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + " (notes 3h)"},
-    ("ou_process", "16x1000"): {"vs_jax_max": 1.05, "vs_torchrl_min": 20.0,
-                                "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN
-                                + "; >= 20x TorchRL at 16 (notes 3h)"},
+    ("additive_gaussian", "*"): {
+        "vs_jax_max": 1.05,
+        "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + " (notes 3h)",
+    },
+    ("ou_process", "16x1000"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 20.0,
+        "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + "; >= 20x TorchRL at 16 (notes 3h)",
+    },
     ("ou_process", "*"): {"vs_jax_max": 1.05, "source": "exploration issue: " + _SAME_AS_HAND_WRITTEN + " (notes 3h)"},
     ("noisy_linear", "*"): {"vs_jax_max": 1.05, "source": "NoisyLinear issue: " + _SAME_AS_HAND_WRITTEN},
     # (i)/(j) identical math should compile to identical HLO.
-    ("lstm_module", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 1.0, "hand_written": "jax[flax scan]",
-                           "source": "LSTMModule issue: <= 1.05x nn.scan(OptimizedLSTMCell), faster than TorchRL "
-                                     "(notes 3i)"},
-    ("multiagent_mlp", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 1.0,
-                              "source": "MultiAgentMLP issue: <= 1.05x vmap over stacked params, faster than "
-                                        "TorchRL (notes 3j)"},
+    ("lstm_module", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 1.0,
+        "hand_written": "jax[flax scan]",
+        "source": "LSTMModule issue: <= 1.05x nn.scan(OptimizedLSTMCell), faster than TorchRL (notes 3i)",
+    },
+    ("multiagent_mlp", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 1.0,
+        "source": "MultiAgentMLP issue: <= 1.05x vmap over stacked params, faster than TorchRL (notes 3j)",
+    },
     # (k) the policy stack must cost <= 5 % of a hand-written rollout; TorchRL steps in Python.
-    ("cartpole_rollout", "10x500"): {"vs_jax_max": 1 / 0.95, "vs_torchrl_min": 100.0,
-                                     "source": "rollout issue: >= 0.95x hand-written speed, >= 100x TorchRL at 10 "
-                                               "envs (notes 3k)"},
-    ("cartpole_rollout", "*"): {"vs_jax_max": 1 / 0.95,
-                                "source": "rollout issue: >= 0.95x hand-written speed (notes 3k)"},
+    ("cartpole_rollout", "10x500"): {
+        "vs_jax_max": 1 / 0.95,
+        "vs_torchrl_min": 100.0,
+        "source": "rollout issue: >= 0.95x hand-written speed, >= 100x TorchRL at 10 envs (notes 3k)",
+    },
+    ("cartpole_rollout", "*"): {
+        "vs_jax_max": 1 / 0.95,
+        "source": "rollout issue: >= 0.95x hand-written speed (notes 3k)",
+    },
     # (d) TorchRL rolls its planning env out in Python, one TensorDict step at a time.
-    ("cem_plan", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 10.0,
-                        "source": "planner issue: <= 1.05x hand-written, >= 10x TorchRL's CEMPlanner (notes 3d)"},
-    ("mppi_plan", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 10.0,
-                         "source": "planner issue: as CEM, <= 1.05x hand-written, >= 10x TorchRL's MPPIPlanner "
-                                   "(notes 3d)"},
+    ("cem_plan", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 10.0,
+        "source": "planner issue: <= 1.05x hand-written, >= 10x TorchRL's CEMPlanner (notes 3d)",
+    },
+    ("mppi_plan", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 10.0,
+        "source": "planner issue: as CEM, <= 1.05x hand-written, >= 10x TorchRL's MPPIPlanner (notes 3d)",
+    },
     # (c) PureJaxRL is the floor to match; TorchRL's sota script is ~50x slower on CPU.
-    ("dqn_recipe", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 40.0,
-                          "source": "DQN recipe issue: <= 1.05x hand-written run time, >= 40x TorchRL frames/s "
-                                    "(notes 3c)"},
-    ("train_step", "*"): {"vs_jax_max": 1.05, "vs_torchrl_min": 1.0,
-                          "source": "issue 9: <= 1.05x hand-written flax + optax step, faster than TorchRL + "
-                                    "torch.optim.Adam (notes 3i/j)"},
+    ("dqn_recipe", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 40.0,
+        "source": "DQN recipe issue: <= 1.05x hand-written run time, >= 40x TorchRL frames/s (notes 3c)",
+    },
+    ("train_step", "*"): {
+        "vs_jax_max": 1.05,
+        "vs_torchrl_min": 1.0,
+        "source": "issue 9: <= 1.05x hand-written flax + optax step, faster than TorchRL + "
+        "torch.optim.Adam (notes 3i/j)",
+    },
 }
 
 

@@ -33,11 +33,17 @@ html_title = "jaxrl_modules"
 # (there are no inventories to check them against offline).
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(jax|jnp|flax|nn|np|numpy|distrax|optax|chex|gymnax|orbax|typing|collections|enum|dataclasses|"
-     r"types|abc|builtins|tfp)(\..*)?"),
-    (r"py:.*", r"(Array|ArrayLike|Any|Callable|Sequence|Mapping|Iterator|Iterable|PRNGKey|DTypeLike|Shape|"
-     r"NestedKey|Self|T|KeyArray|Module|Distribution|PyTree|optional|callable|default|int|float|bool|str|tuple|"
-     r"dict|list|None|object|type|Ellipsis)"),
+    (
+        r"py:.*",
+        r"(jax|jnp|flax|nn|np|numpy|distrax|optax|chex|gymnax|orbax|typing|collections|enum|dataclasses|"
+        r"types|abc|builtins|tfp)(\..*)?",
+    ),
+    (
+        r"py:.*",
+        r"(Array|ArrayLike|Any|Callable|Sequence|Mapping|Iterator|Iterable|PRNGKey|DTypeLike|Shape|"
+        r"NestedKey|Self|T|KeyArray|Module|Distribution|PyTree|optional|callable|default|int|float|bool|str|tuple|"
+        r"dict|list|None|object|type|Ellipsis)",
+    ),
 ]
 autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "description"
@@ -73,7 +79,9 @@ def _readme_pages() -> list[str]:
             continue
         body = section.replace("](docs/", "](../").replace("(docs/differences.md)", "(../differences.md)")
         # Files of the repository that are not pages link to the repository path as code.
-        body = re.sub(r"\[([^\]]+)\]\(((?:notebooks|benchmarks|examples|jaxrl_modules|tests)/[^)]*)\)", r"\1 (`\2`)", body)
+        body = re.sub(
+            r"\[([^\]]+)\]\(((?:notebooks|benchmarks|examples|jaxrl_modules|tests)/[^)]*)\)", r"\1 (`\2`)", body
+        )
         body = body.replace("](../benchmark_ratios.png)", "](../benchmark_ratios.png)")
         name = _slug(title)
         (out / f"{name}.md").write_text("#" + body[2:])
@@ -96,9 +104,16 @@ _readme_pages()
 _copy_notebooks()
 
 PACKAGES = [
-    "jaxrl_modules", "jaxrl_modules.data", "jaxrl_modules.functional", "jaxrl_modules.distributions",
-    "jaxrl_modules.models", "jaxrl_modules.tensordict_module", "jaxrl_modules.planners", "jaxrl_modules.envs",
-    "jaxrl_modules.recipes", "jaxrl_modules.compat.torchrl",
+    "jaxrl_modules",
+    "jaxrl_modules.data",
+    "jaxrl_modules.functional",
+    "jaxrl_modules.distributions",
+    "jaxrl_modules.models",
+    "jaxrl_modules.tensordict_module",
+    "jaxrl_modules.planners",
+    "jaxrl_modules.envs",
+    "jaxrl_modules.recipes",
+    "jaxrl_modules.compat.torchrl",
 ]
 
 

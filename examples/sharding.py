@@ -42,8 +42,12 @@ import sys
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--host-devices", type=int, default=None,
-                   help="simulate N devices on the host CPU per process (sets XLA_FLAGS before importing jax)")
+    p.add_argument(
+        "--host-devices",
+        type=int,
+        default=None,
+        help="simulate N devices on the host CPU per process (sets XLA_FLAGS before importing jax)",
+    )
     p.add_argument("--num-envs", type=int, default=64, help="environments, a multiple of the device count")
     p.add_argument("--steps", type=int, default=32, help="rollout length T")
     p.add_argument("--updates", type=int, default=3, help="DQN updates on the rollout's transitions")
@@ -59,8 +63,9 @@ def _check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
-    if args.num_processes > 1 and (args.coordinator is None or args.process_id is None
-                                   or not 0 <= args.process_id < args.num_processes):
+    if args.num_processes > 1 and (
+        args.coordinator is None or args.process_id is None or not 0 <= args.process_id < args.num_processes
+    ):
         raise ValueError(
             f"--num-processes {args.num_processes} needs --coordinator host:port and a --process-id in "
             f"[0, {args.num_processes - 1}], got coordinator={args.coordinator!r}, process_id={args.process_id!r}."
@@ -73,16 +78,16 @@ if __name__ == "__main__":
     _args = _parser().parse_known_args()[0]
     _check_args(_args)
     if _args.host_devices is not None:
-        os.environ["XLA_FLAGS"] = (f"{os.environ.get('XLA_FLAGS', '')} "
-                                   f"--xla_force_host_platform_device_count={_args.host_devices}").strip()
+        os.environ["XLA_FLAGS"] = (
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={_args.host_devices}"
+        ).strip()
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
     if _args.num_processes > 1:
         import jax
 
         # Collectives between CPU devices of several processes (GPUs and TPUs have their own).
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(_args.coordinator, num_processes=_args.num_processes,
-                                   process_id=_args.process_id)
+        jax.distributed.initialize(_args.coordinator, num_processes=_args.num_processes, process_id=_args.process_id)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -141,8 +146,8 @@ def make_rollout(env: GymnaxEnv, actor: QValueActor, egreedy: EGreedyModule, ste
 
 def dqn_loss(actor: QValueActor, params, target_params, batch: TensorDict) -> jax.Array:
     """Mean Huber TD error of a batch ``[N]`` of transitions (Mnih et al., 2015)."""
-    q = actor.apply({"params": params}, batch)["action_value"]                       # [N, A]
-    q_taken = jnp.take_along_axis(q, batch["action"][..., None], axis=-1)[..., 0]    # [N]
+    q = actor.apply({"params": params}, batch)["action_value"]  # [N, A]
+    q_taken = jnp.take_along_axis(q, batch["action"][..., None], axis=-1)[..., 0]  # [N]
     q_next = actor.apply({"params": target_params}, batch["next"])["action_value"].max(-1)
     not_terminal = 1.0 - batch["next", "terminated"][..., 0].astype(jnp.float32)
     target = batch["next", "reward"][..., 0] + GAMMA * not_terminal * q_next
@@ -283,10 +288,12 @@ def main(argv: list[str] | None = None) -> dict:
     tag = f"[process {jax.process_index()}/{jax.process_count()}] " if jax.process_count() > 1 else ""
 
     mesh = make_mesh()
-    data = NamedSharding(mesh, P(AXIS))   # first batch dimension split over the devices
+    data = NamedSharding(mesh, P(AXIS))  # first batch dimension split over the devices
     replicated = NamedSharding(mesh, P())  # a full copy on every device
-    print(f"{tag}{n} device(s) ({local[0].platform}, {len(local)} here); mesh {dict(mesh.shape)}; "
-          f"{args.num_envs} environments")
+    print(
+        f"{tag}{n} device(s) ({local[0].platform}, {len(local)} here); mesh {dict(mesh.shape)}; "
+        f"{args.num_envs} environments"
+    )
 
     env = GymnaxEnv("CartPole-v1", batch_size=(args.num_envs,), categorical_action_encoding=True)
     actor, egreedy = make_agent(env)
@@ -296,8 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
         k_reset, k_actor, k_egreedy, k_rollout = jax.random.split(key, 4)
         root = env.reset(k_reset)
         actor_variables = actor.init(k_actor, root)
-        variables = {"actor": actor_variables,
-                     "egreedy": egreedy.init(k_egreedy, actor.apply(actor_variables, root))}
+        variables = {"actor": actor_variables, "egreedy": egreedy.init(k_egreedy, actor.apply(actor_variables, root))}
         return root, variables, k_rollout
 
     # Sharded arrays are made where they live, by jit with out_shardings: each device computes
@@ -314,14 +320,17 @@ def main(argv: list[str] | None = None) -> dict:
     # The environments' trajectories (states, keys, observations, actions, rewards) are equal bit
     # for bit. The Q-network's outputs come from a matmul over 2 rows per device instead of 16 on
     # one, and XLA:CPU may sum those in another order: equal to float32 rounding only.
-    same = (shards_equal(out.exclude(*NET_OUTPUTS), out_single.exclude(*NET_OUTPUTS))
-            and shards_equal(out.select(*NET_OUTPUTS), out_single.select(*NET_OUTPUTS), rtol=1e-6))
+    same = shards_equal(out.exclude(*NET_OUTPUTS), out_single.exclude(*NET_OUTPUTS)) and shards_equal(
+        out.select(*NET_OUTPUTS), out_single.select(*NET_OUTPUTS), rtol=1e-6
+    )
     # Independent environments need no communication: the compiled program (cached, not
     # recompiled here) holds no cross-device collective.
     hlo = rollout.lower(variables, root, k_rollout).compile().as_text()
     collectives = sorted(set(re.findall(COLLECTIVES, hlo)))
-    print(f"{tag}rollout {out.batch_size}: observation sharding {out['observation'].sharding.spec}, "
-          f"equal to the single-device rollout: {same}, collectives: {collectives or 'none'}")
+    print(
+        f"{tag}rollout {out.batch_size}: observation sharding {out['observation'].sharding.spec}, "
+        f"equal to the single-device rollout: {same}, collectives: {collectives or 'none'}"
+    )
 
     # 2. The DQN update on the rollout's B*T transitions.
     init_state = jax.jit(lambda params: (params, params, optimizer.init(params)))  # placed as params
@@ -329,25 +338,39 @@ def main(argv: list[str] | None = None) -> dict:
     batch_1, batch = out_single.select(*TRANSITION_KEYS), out.select(*TRANSITION_KEYS)
     step = make_train_step(actor, optimizer)
     run_single = jax.jit(_scan_updates(step, args.updates))
-    run_jit = jax.jit(_scan_updates(step, args.updates), in_shardings=(replicated, data),
-                      out_shardings=(replicated, replicated))
+    run_jit = jax.jit(
+        _scan_updates(step, args.updates), in_shardings=(replicated, data), out_shardings=(replicated, replicated)
+    )
     run_shard_map = jax.jit(_scan_updates(make_shard_map_train_step(actor, optimizer, mesh), args.updates))
     # Replicated outputs: every process can read them whole.
-    results = {"single": jax.device_get(run_single(state_1, batch_1)),
-               "jit": jax.device_get(run_jit(state, batch)),
-               "shard_map": jax.device_get(run_shard_map(state, batch))}
+    results = {
+        "single": jax.device_get(run_single(state_1, batch_1)),
+        "jit": jax.device_get(run_jit(state, batch)),
+        "shard_map": jax.device_get(run_shard_map(state, batch)),
+    }
     update_collectives = sorted(set(re.findall(COLLECTIVES, run_jit.lower(state, batch).compile().as_text())))
     for name in ("single", "jit", "shard_map"):
         (new_params, _, _), metrics = results[name]
-        diff = max(float(np.max(np.abs(a - b))) for a, b in
-                   zip(jax.tree.leaves(new_params), jax.tree.leaves(results["single"][0][0])))
-        print(f"{tag}{name:>9} update: loss {' '.join(f'{x:.6f}' for x in metrics['loss'])}; "
-              f"grad norm {' '.join(f'{x:.6f}' for x in metrics['grad_norm'])}; "
-              f"max |params - single-device params| {diff:.1e}")
+        diff = max(
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(results["single"][0][0]))
+        )
+        print(
+            f"{tag}{name:>9} update: loss {' '.join(f'{x:.6f}' for x in metrics['loss'])}; "
+            f"grad norm {' '.join(f'{x:.6f}' for x in metrics['grad_norm'])}; "
+            f"max |params - single-device params| {diff:.1e}"
+        )
     print(f"{tag}collectives in the jitted data-parallel update: {update_collectives or 'none'}")
-    return {"rollout": out, "rollout_single": out_single, "rollout_equal": same,
-            "rollout_collectives": collectives, "update_collectives": update_collectives,
-            "mesh": mesh, "data_sharding": data, **results}
+    return {
+        "rollout": out,
+        "rollout_single": out_single,
+        "rollout_equal": same,
+        "rollout_collectives": collectives,
+        "update_collectives": update_collectives,
+        "mesh": mesh,
+        "data_sharding": data,
+        **results,
+    }
 
 
 if __name__ == "__main__":

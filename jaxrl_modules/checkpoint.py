@@ -48,22 +48,29 @@ _ORBAX_LEAVES = (jax.Array, np.ndarray, bool, int, float)
 _ORBAX_STORES = "arrays of at least one element (typed PRNG keys included) and Python numbers"
 
 
-def _check_leaves(tree: Any, allowed: tuple[type, ...], stores: str, caller: str, *, is_leaf: Any = None,
-                  zero_size: bool = True) -> None:
+def _check_leaves(
+    tree: Any, allowed: tuple[type, ...], stores: str, caller: str, *, is_leaf: Any = None, zero_size: bool = True
+) -> None:
     """Raise naming the first leaf of ``tree`` (its ``keystr`` path) that ``caller`` cannot store."""
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_leaf)[0]:
         where = jax.tree_util.keystr(path) or "the root"
         if isinstance(leaf, np.generic) and not isinstance(leaf, allowed):
-            raise TypeError(f"{caller} cannot store the leaf at {where}: a NumPy scalar ({type(leaf).__name__}). "
-                            f"It stores {stores}: store np.asarray(x) instead.")
+            raise TypeError(
+                f"{caller} cannot store the leaf at {where}: a NumPy scalar ({type(leaf).__name__}). "
+                f"It stores {stores}: store np.asarray(x) instead."
+            )
         if not isinstance(leaf, allowed):
-            raise TypeError(f"{caller} cannot store the leaf at {where}: a {type(leaf).__name__}. It stores "
-                            f"{stores}: keep it out of the saved tree, or register its type with "
-                            "flax.serialization.register_serialization_state (to_bytes) or as a JAX pytree.")
+            raise TypeError(
+                f"{caller} cannot store the leaf at {where}: a {type(leaf).__name__}. It stores "
+                f"{stores}: keep it out of the saved tree, or register its type with "
+                "flax.serialization.register_serialization_state (to_bytes) or as a JAX pytree."
+            )
         if not zero_size and np.size(leaf) == 0:
-            raise ValueError(f"{caller} cannot store the leaf at {where}: a zero-size array of shape "
-                             f"{np.shape(leaf)} (orbax refuses them). Drop it from the saved tree or give it "
-                             "one element.")
+            raise ValueError(
+                f"{caller} cannot store the leaf at {where}: a zero-size array of shape "
+                f"{np.shape(leaf)} (orbax refuses them). Drop it from the saved tree or give it "
+                "one element."
+            )
 
 
 def to_state_dict(tree: Any) -> dict[str, Any] | Any:
@@ -86,8 +93,13 @@ def to_state_dict(tree: Any) -> dict[str, Any] | Any:
     state = serialization.to_state_dict(tree)
     state = jax.tree.map(lambda x: jax.random.key_data(x) if is_prng_key(x) else x, state)
     # In a flax state dict every container is a dict: anything else is a pytree node flax does not know.
-    _check_leaves(state, _MSGPACK_LEAVES, _MSGPACK_STORES, "jaxrl_modules.checkpoint.to_state_dict",
-                  is_leaf=lambda x: not isinstance(x, dict))
+    _check_leaves(
+        state,
+        _MSGPACK_LEAVES,
+        _MSGPACK_STORES,
+        "jaxrl_modules.checkpoint.to_state_dict",
+        is_leaf=lambda x: not isinstance(x, dict),
+    )
     return state
 
 
@@ -116,9 +128,11 @@ def from_state_dict(target: Any, state: Any) -> Any:
         if hasattr(t, "shape") and hasattr(t, "dtype"):
             dtype = getattr(r, "dtype", None) or np.result_type(r)
             if tuple(np.shape(r)) != tuple(t.shape) or dtype != t.dtype:
-                raise ValueError(f"Cannot restore the leaf at {where}: the target holds {t.dtype}{list(t.shape)}, "
-                                 f"the saved state {dtype}{list(np.shape(r))}. Restore into a target built from "
-                                 "the same config.")
+                raise ValueError(
+                    f"Cannot restore the leaf at {where}: the target holds {t.dtype}{list(t.shape)}, "
+                    f"the saved state {dtype}{list(np.shape(r))}. Restore into a target built from "
+                    "the same config."
+                )
         return r
 
     return jax.tree_util.tree_map_with_path(fit, target, restored)
@@ -155,8 +169,10 @@ def save(path: str | os.PathLike, tree: Any, *, overwrite: bool = False) -> None
     _check_leaves(tree, _ORBAX_LEAVES, _ORBAX_STORES, "jaxrl_modules.checkpoint.save", zero_size=False)
     path = Path(path).absolute()
     if path.exists() and not overwrite:
-        raise FileExistsError(f"jaxrl_modules.checkpoint.save: {path} already exists; pass overwrite=True to "
-                              "replace it, or choose another path.")
+        raise FileExistsError(
+            f"jaxrl_modules.checkpoint.save: {path} already exists; pass overwrite=True to "
+            "replace it, or choose another path."
+        )
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(path, tree, force=overwrite)
         checkpointer.wait_until_finished()
@@ -204,13 +220,18 @@ def _check_fits(saved: Any, target: Any, path: Path) -> None:
         where = jax.tree_util.keystr(key_path) or "the root"
         meta = stored.pop(_path_names(key_path), None)
         if meta is None:
-            raise ValueError(f"jaxrl_modules.checkpoint.restore: the checkpoint at {path} has no leaf at {where}. {fix}")
+            raise ValueError(
+                f"jaxrl_modules.checkpoint.restore: the checkpoint at {path} has no leaf at {where}. {fix}"
+            )
         shape = jax.eval_shape(jax.random.key_data, leaf).shape if is_prng_key(leaf) else np.shape(leaf)
         if tuple(getattr(meta, "shape", shape)) != tuple(shape):
-            raise ValueError(f"jaxrl_modules.checkpoint.restore: the leaf at {where} has shape {tuple(meta.shape)} "
-                             f"in the checkpoint at {path}, but {tuple(shape)} in the target"
-                             f"{' (as key data)' if is_prng_key(leaf) else ''}. {fix}")
+            raise ValueError(
+                f"jaxrl_modules.checkpoint.restore: the leaf at {where} has shape {tuple(meta.shape)} "
+                f"in the checkpoint at {path}, but {tuple(shape)} in the target"
+                f"{' (as key data)' if is_prng_key(leaf) else ''}. {fix}"
+            )
     if stored:
         extra = ", ".join(".".join(map(str, names)) for names in stored)
-        raise ValueError(f"jaxrl_modules.checkpoint.restore: the checkpoint at {path} holds leaves the target "
-                         f"lacks: {extra}. {fix}")
+        raise ValueError(
+            f"jaxrl_modules.checkpoint.restore: the checkpoint at {path} holds leaves the target lacks: {extra}. {fix}"
+        )

@@ -48,23 +48,36 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m jaxrl_modules.demo",
         description="Train a jaxrl_modules recipe on a gymnax environment, several seeds at once (jax.vmap), "
-                    "and plot its learning curve.")
+        "and plot its learning curve.",
+    )
     parser.add_argument("--algo", default="dqn", help=f"the recipe: one of {', '.join(ALGOS)} (default dqn)")
-    parser.add_argument("--env", default=None, help="a gymnax environment name (default: the recipe's, "
-                        "CartPole-v1 for dqn)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="total environment steps per seed (default: the recipe's)")
+    parser.add_argument(
+        "--env", default=None, help="a gymnax environment name (default: the recipe's, CartPole-v1 for dqn)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="total environment steps per seed (default: the recipe's)"
+    )
     parser.add_argument("--seeds", type=int, default=1, help="seeds trained at once with jax.vmap (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="the seed the K seeds' keys are split from")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"),
-                        help="where the learning curve (PNG) and metrics (JSON) go (default demo_out/)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a config field with a Python literal, e.g. --set lr=1e-3 (repeatable)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_out"),
+        help="where the learning curve (PNG) and metrics (JSON) go (default demo_out/)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field with a Python literal, e.g. --set lr=1e-3 (repeatable)",
+    )
     return parser
 
 
-def build_config(algo: str, env: str | None = None, steps: int | None = None,
-                 overrides: dict[str, Any] | None = None) -> Any:
+def build_config(
+    algo: str, env: str | None = None, steps: int | None = None, overrides: dict[str, Any] | None = None
+) -> Any:
     """The recipe's config for ``algo``: its defaults, then ``env``, ``steps`` and ``overrides``.
 
     Args:
@@ -91,16 +104,19 @@ def build_config(algo: str, env: str | None = None, steps: int | None = None,
     if algo not in ALGOS:
         raise ValueError(f"unknown algorithm {algo!r}; the known algorithms are: {', '.join(ALGOS)}.")
     if env is not None and env not in gymnax.registered_envs:
-        raise ValueError(f"unknown environment {env!r}; gymnax's registered environments are: "
-                         f"{', '.join(sorted(gymnax.registered_envs))}.")
+        raise ValueError(
+            f"unknown environment {env!r}; gymnax's registered environments are: "
+            f"{', '.join(sorted(gymnax.registered_envs))}."
+        )
     module_name, class_name = ALGOS[algo]
     config_class = getattr(importlib.import_module(module_name), class_name)
     fields = {f.name for f in dataclasses.fields(config_class)}
     changes = dict(overrides or {})
     unknown = sorted(set(changes) - fields)
     if unknown:
-        raise ValueError(f"{class_name} has no field {', '.join(map(repr, unknown))}; its fields are: "
-                         f"{', '.join(sorted(fields))}.")
+        raise ValueError(
+            f"{class_name} has no field {', '.join(map(repr, unknown))}; its fields are: {', '.join(sorted(fields))}."
+        )
     if env is not None:
         changes["env_name"] = env
     if steps is not None:
@@ -128,19 +144,25 @@ def _check_out_dir(parser: argparse.ArgumentParser, out: Path, files: list[Path]
     (and its parents) if needed; existing files of those names are overwritten at the end.
     """
     if out.exists() and not out.is_dir():
-        parser.error(f"--out {out} is an existing file, but --out takes a directory (it receives "
-                     f"{', '.join(f.name for f in files)}); pass a directory.")
+        parser.error(
+            f"--out {out} is an existing file, but --out takes a directory (it receives "
+            f"{', '.join(f.name for f in files)}); pass a directory."
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):  # the only sure test of writability (root ignores mode bits)
             pass
     except OSError as err:
-        parser.error(f"--out {out}: cannot create or write to this directory ({err.strerror or err}"
-                     f"{f': {err.filename}' if err.filename else ''}); pass a directory you can write to.")
+        parser.error(
+            f"--out {out}: cannot create or write to this directory ({err.strerror or err}"
+            f"{f': {err.filename}' if err.filename else ''}); pass a directory you can write to."
+        )
     for file in files:
         if file.is_dir():
-            parser.error(f"--out {out}: {file} is a directory, but the demo writes a file there; remove it or "
-                         "pass another --out.")
+            parser.error(
+                f"--out {out}: {file} is a directory, but the demo writes a file there; remove it or "
+                "pass another --out."
+            )
 
 
 def _stack(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -211,12 +233,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         init = jax.jit(jax.vmap(recipe.init)).lower(keys)
         update = jax.jit(jax.vmap(recipe.update), donate_argnums=donate).lower(
-            jax.eval_shape(jax.vmap(recipe.init), keys))
+            jax.eval_shape(jax.vmap(recipe.init), keys)
+        )
     except (TypeError, ValueError) as err:
         parser.error(f"{args.algo} cannot run on {env_name}: {err}")
-    print(f"{args.algo} on {env_name}: {recipe.num_chunks} chunks of {recipe.steps_per_chunk:,} env steps, "
-          f"{args.seeds} seed(s) at once (jax.vmap) on {jax.default_backend()}.\n"
-          f"Compiling; the first chunk includes the update's compilation.", flush=True)
+    print(
+        f"{args.algo} on {env_name}: {recipe.num_chunks} chunks of {recipe.steps_per_chunk:,} env steps, "
+        f"{args.seeds} seed(s) at once (jax.vmap) on {jax.default_backend()}.\n"
+        f"Compiling; the first chunk includes the update's compilation.",
+        flush=True,
+    )
 
     state = jax.block_until_ready(init.compile()(keys))
     rows = []
@@ -235,17 +261,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = _stack(rows)
     steps = np.arange(1, recipe.num_chunks + 1) * recipe.steps_per_chunk
     final = np.asarray(metrics["return"][-1], dtype=float)
-    print(f"final greedy evaluation return: {final.mean():.1f} ± {final.std():.1f} (mean ± std over "
-          f"{args.seeds} seed(s); min {final.min():.1f}, max {final.max():.1f})")
-    print(f"wall time: {wall_s:.1f} s, of which {first_chunk_s:.1f} s to the end of the first chunk "
-          "(initialisation and compilation included)")
+    print(
+        f"final greedy evaluation return: {final.mean():.1f} ± {final.std():.1f} (mean ± std over "
+        f"{args.seeds} seed(s); min {final.min():.1f}, max {final.max():.1f})"
+    )
+    print(
+        f"wall time: {wall_s:.1f} s, of which {first_chunk_s:.1f} s to the end of the first chunk "
+        "(initialisation and compilation included)"
+    )
 
     plot_learning_curve(steps, metrics["return"], png, f"{args.algo} on {env_name}")
     summary = {
-        "algo": args.algo, "env": env_name, "seeds": args.seeds, "seed": args.seed,
+        "algo": args.algo,
+        "env": env_name,
+        "seeds": args.seeds,
+        "seed": args.seed,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()},
-        "env_steps": steps.tolist(), "final_return_mean": float(final.mean()),
-        "final_return_std": float(final.std()), "wall_time_s": wall_s, "first_chunk_s": first_chunk_s,
+        "env_steps": steps.tolist(),
+        "final_return_mean": float(final.mean()),
+        "final_return_std": float(final.std()),
+        "wall_time_s": wall_s,
+        "first_chunk_s": first_chunk_s,
         "metrics": {name: np.asarray(v, dtype=float).tolist() for name, v in metrics.items()},
     }
     js.write_text(json.dumps(summary, indent=1, default=str))

@@ -18,7 +18,7 @@ import enum
 __all__ = ["ExplorationType", "InteractionType", "resolve_exploration_type"]
 
 
-class ExplorationType(str, enum.Enum):
+class ExplorationType(str, enum.Enum):  # noqa: UP042 (StrEnum would change str() of a member)
     """How a module acts: sample (``RANDOM``) or take a point estimate.
 
     Lookup by value is case-insensitive, as TorchRL's: ``ExplorationType("Random")``.
@@ -60,7 +60,9 @@ def resolve_exploration_type(
       >>> resolve_exploration_type("randum")
       Traceback (most recent call last):
       ...
-      ValueError: exploration_type: unknown exploration type 'randum'; valid: ExplorationType.MODE / MEDIAN / MEAN / RANDOM / DETERMINISTIC, their values 'mode', 'median', 'mean', 'random', 'deterministic' (any case), or None (unset).
+      ValueError: exploration_type: unknown exploration type 'randum'; valid: ExplorationType.MODE / MEDIAN / MEAN /
+      RANDOM / DETERMINISTIC, their values 'mode', 'median', 'mean', 'random', 'deterministic' (any case), or None
+      (unset).
     """
     value = call if call is not None else field
     if value is None:

@@ -55,7 +55,9 @@ def test_probabilistic_actor_keys_and_log_prob_key():
     assert bool((jnp.abs(out["action"]) <= 1).all())
     dist = actor.apply(variables, td, method=actor.get_dist)
     np.testing.assert_allclose(out["action_log_prob"], dist.log_prob(out["action"]), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(actor.apply(variables, out, method=actor.log_prob), out["action_log_prob"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        actor.apply(variables, out, method=actor.log_prob), out["action_log_prob"], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_exploration_type_decides_how_the_actor_acts():
@@ -129,7 +131,9 @@ def test_num_samples_prepends_a_sample_dimension():
 
 
 def test_discrete_probabilistic_module_with_a_mask():
-    module = SafeProbabilisticModule({"logits": "logits", "mask": "action_mask"}, ["action"], distribution_class=MaskedCategorical)
+    module = SafeProbabilisticModule(
+        {"logits": "logits", "mask": "action_mask"}, ["action"], distribution_class=MaskedCategorical
+    )
     mask = jnp.array([[False, True, False], [True, False, True]])
     td = TensorDict({"logits": jnp.array([[5.0, 0.0, 5.0], [0.0, 9.0, 1.0]]), "action_mask": mask}, batch_size=[2])
     assert module(td)["action"].tolist() == [1, 2]

@@ -16,8 +16,13 @@ def _t(us):
 
 
 def _row(case, size, **timings):
-    names = {"inplace": "jaxrl_modules[inplace=False]", "torchrl1": "torchrl[1 thread]", "flax_scan": "jax[flax scan]",
-             "hoisted": "jax[hoisted]", "ours": "jaxrl_modules"}
+    names = {
+        "inplace": "jaxrl_modules[inplace=False]",
+        "torchrl1": "torchrl[1 thread]",
+        "flax_scan": "jax[flax scan]",
+        "hoisted": "jax[hoisted]",
+        "ours": "jaxrl_modules",
+    }
     return {"case": case, "size": size, "timings": {names.get(k, k): _t(v) for k, v in timings.items()}}
 
 

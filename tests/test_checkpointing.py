@@ -19,16 +19,60 @@ from jaxrl_modules.recipes import ALGOS
 
 # The smallest runs the configs accept: the state's structure is the full run's, its arrays are tiny.
 TINY = {
-    "dqn": dict(total_timesteps=600, learning_starts=200, num_chunks=2, num_envs=2, num_eval_envs=2, buffer_size=64,
-                batch_size=8, num_cells=(8,)),
-    "rainbow": dict(total_timesteps=600, learning_starts=200, num_chunks=2, num_envs=2, num_eval_envs=2,
-                    buffer_size=64, batch_size=8, num_cells=(8,), head_cells=8, num_atoms=5),
-    "ppo": dict(total_timesteps=64, num_envs=2, num_steps=16, num_chunks=2, update_epochs=1, num_minibatches=2,
-                hidden_size=8, num_layers=1, eval_envs=2, eval_steps=5),
-    "td3": dict(total_timesteps=40, learning_starts=10, num_chunks=2, buffer_size=64, batch_size=8, hidden_size=8,
-                eval_envs=2, eval_steps=5),
-    "mpc": dict(total_timesteps=8, num_envs=2, chunk_steps=4, planning_horizon=3, optim_steps=1, num_candidates=8,
-                top_k=2, keep_elites=1),
+    "dqn": dict(
+        total_timesteps=600,
+        learning_starts=200,
+        num_chunks=2,
+        num_envs=2,
+        num_eval_envs=2,
+        buffer_size=64,
+        batch_size=8,
+        num_cells=(8,),
+    ),
+    "rainbow": dict(
+        total_timesteps=600,
+        learning_starts=200,
+        num_chunks=2,
+        num_envs=2,
+        num_eval_envs=2,
+        buffer_size=64,
+        batch_size=8,
+        num_cells=(8,),
+        head_cells=8,
+        num_atoms=5,
+    ),
+    "ppo": dict(
+        total_timesteps=64,
+        num_envs=2,
+        num_steps=16,
+        num_chunks=2,
+        update_epochs=1,
+        num_minibatches=2,
+        hidden_size=8,
+        num_layers=1,
+        eval_envs=2,
+        eval_steps=5,
+    ),
+    "td3": dict(
+        total_timesteps=40,
+        learning_starts=10,
+        num_chunks=2,
+        buffer_size=64,
+        batch_size=8,
+        hidden_size=8,
+        eval_envs=2,
+        eval_steps=5,
+    ),
+    "mpc": dict(
+        total_timesteps=8,
+        num_envs=2,
+        chunk_steps=4,
+        planning_horizon=3,
+        optim_steps=1,
+        num_candidates=8,
+        top_k=2,
+        keep_elites=1,
+    ),
 }
 
 
@@ -59,8 +103,9 @@ def filled(shapes, seed=0):
             return jax.random.split(jax.random.key(int(rng.integers(2**31))), math.prod(x.shape)).reshape(x.shape)
         if np.issubdtype(x.dtype, np.floating):
             return jax.device_put(rng.normal(size=x.shape).astype(x.dtype))
-        return jax.device_put((rng.integers(0, 2, x.shape) if x.dtype == bool else rng.integers(0, 100, x.shape))
-                              .astype(x.dtype))
+        return jax.device_put(
+            (rng.integers(0, 2, x.shape) if x.dtype == bool else rng.integers(0, 100, x.shape)).astype(x.dtype)
+        )
 
     return jax.tree.map(fill, shapes)
 
@@ -79,7 +124,8 @@ def recipe_state(request):
 
 def test_filled_recipe_state_is_the_state_init_makes():
     recipe = importlib.import_module("jaxrl_modules.recipes.mpc").make_recipe(
-        importlib.import_module("jaxrl_modules.recipes.mpc").MPCConfig(**TINY["mpc"]))
+        importlib.import_module("jaxrl_modules.recipes.mpc").MPCConfig(**TINY["mpc"])
+    )
     real = recipe.init(jax.random.key(0))
     fake = filled(jax.eval_shape(recipe.init, jax.random.key(0)))
     assert jax.tree.structure(fake) == jax.tree.structure(real)
@@ -133,12 +179,22 @@ def test_plain_flax_serialization_takes_an_environment_tensordict():
 
 def nested_empty():
     """A TensorDict holding empty sub-TensorDicts at two depths, a key and an array."""
-    return TensorDict({"empty": TensorDict({}, [2]), "next": {"inner": TensorDict({}, [2, 3])},
-                       "rng": jax.random.split(jax.random.key(3), 2), "x": jnp.arange(2.0)}, [2])
+    return TensorDict(
+        {
+            "empty": TensorDict({}, [2]),
+            "next": {"inner": TensorDict({}, [2, 3])},
+            "rng": jax.random.split(jax.random.key(3), 2),
+            "x": jnp.arange(2.0),
+        },
+        [2],
+    )
 
 
-@pytest.mark.parametrize("tree", [nested_empty(), TensorDict({}, [4]), {"a": nested_empty(), "b": TensorDict({})}],
-                         ids=["nested", "root", "in-a-dict"])
+@pytest.mark.parametrize(
+    "tree",
+    [nested_empty(), TensorDict({}, [4]), {"a": nested_empty(), "b": TensorDict({})}],
+    ids=["nested", "root", "in-a-dict"],
+)
 def test_empty_tensordicts_round_trip_through_flax_and_orbax(tree, tmp_path):
     assert_same_state(fs.from_bytes(tree, fs.to_bytes(tree)), tree)
     assert_same_state(checkpoint.from_bytes(tree, checkpoint.to_bytes(tree)), tree)
@@ -175,21 +231,27 @@ class Unknown:
 State = collections.namedtuple("State", "td key")
 
 
-@pytest.mark.parametrize("tree, where", [
-    ({"a": {"b": object()}}, r"\['a'\]\['b'\]: a object"),
-    (State({"f": lambda x: x}, jax.random.key(0)), r"\.td\['f'\]: a function"),
-    ({"node": Unknown(jnp.ones(2))}, r"\['node'\]: a Unknown"),
-])
+@pytest.mark.parametrize(
+    "tree, where",
+    [
+        ({"a": {"b": object()}}, r"\['a'\]\['b'\]: a object"),
+        (State({"f": lambda x: x}, jax.random.key(0)), r"\.td\['f'\]: a function"),
+        ({"node": Unknown(jnp.ones(2))}, r"\['node'\]: a Unknown"),
+    ],
+)
 def test_a_leaf_msgpack_cannot_store_is_named(tree, where):
     with pytest.raises(TypeError, match=r"jaxrl_modules.checkpoint.to_state_dict cannot store the leaf at " + where):
         checkpoint.to_bytes(tree)
 
 
-@pytest.mark.parametrize("tree, error, where", [
-    ({"a": {"b": np.float32(1.0)}}, TypeError, r"\['a'\]\['b'\]: a NumPy scalar \(float32\)"),
-    ({"s": "text"}, TypeError, r"\['s'\]: a str"),
-    (State(TensorDict({"z": jnp.zeros((0,))}), jax.random.key(0)), ValueError, r"\.td\['z'\]: a zero-size array"),
-])
+@pytest.mark.parametrize(
+    "tree, error, where",
+    [
+        ({"a": {"b": np.float32(1.0)}}, TypeError, r"\['a'\]\['b'\]: a NumPy scalar \(float32\)"),
+        ({"s": "text"}, TypeError, r"\['s'\]: a str"),
+        (State(TensorDict({"z": jnp.zeros((0,))}), jax.random.key(0)), ValueError, r"\.td\['z'\]: a zero-size array"),
+    ],
+)
 def test_a_leaf_orbax_cannot_store_is_named_before_writing(tree, error, where, tmp_path):
     with pytest.raises(error, match=r"jaxrl_modules.checkpoint.save cannot store the leaf at " + where):
         checkpoint.save(tmp_path / "c", tree)
@@ -199,8 +261,11 @@ def test_a_leaf_orbax_cannot_store_is_named_before_writing(tree, error, where, t
 def test_restoring_into_a_target_of_another_config_names_the_leaf(tmp_path):
     state = State(TensorDict({"w": jnp.ones((2, 3))}, [2]), jax.random.key(0))
     data = checkpoint.to_bytes(state)
-    with pytest.raises(ValueError, match=r"leaf at \.td\['w'\]: the target holds float32\[2, 4\], the saved state "
-                                         r"float32\[2, 3\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"leaf at \.td\['w'\]: the target holds float32\[2, 4\], the saved state "
+        r"float32\[2, 3\]",
+    ):
         checkpoint.from_bytes(State(TensorDict({"w": jnp.ones((2, 4))}, [2]), jax.random.key(0)), data)
     with pytest.raises(ValueError, match=r"PRNG keys at \.key: .* \(rbg\)"):
         checkpoint.from_bytes(state._replace(key=jax.random.key(0, impl="rbg")), data)
@@ -209,8 +274,11 @@ def test_restoring_into_a_target_of_another_config_names_the_leaf(tmp_path):
         checkpoint.save(tmp_path / "c", state)
     checkpoint.save(tmp_path / "c", state._replace(key=jax.random.key(5)), overwrite=True)
     assert_same_state(checkpoint.restore(tmp_path / "c", state), state._replace(key=jax.random.key(5)))
-    with pytest.raises(ValueError, match=r"the leaf at \.td\['w'\] has shape \(2, 3\) in the checkpoint at .*, but "
-                                         r"\(2, 4\) in the target"):
+    with pytest.raises(
+        ValueError,
+        match=r"the leaf at \.td\['w'\] has shape \(2, 3\) in the checkpoint at .*, but "
+        r"\(2, 4\) in the target",
+    ):
         checkpoint.restore(tmp_path / "c", State(TensorDict({"w": jnp.ones((2, 4))}, [2]), jax.random.key(0)))
     with pytest.raises(ValueError, match=r"the leaf at \.key has shape \(2,\) .* but \(4,\) in the target \(as key"):
         checkpoint.restore(tmp_path / "c", state._replace(key=jax.random.key(0, impl="rbg")))

@@ -27,11 +27,13 @@ def _shapes(tree):
 
 def test_mlp_defaults_match_torchrl(key):
     actor = jax.eval_shape(DdpgMlpActor(action_dim=3).init, key, OBS)["params"]
-    assert _shapes(actor) == {"mlp": {
-        "linear_0": {"kernel": (11, 400), "bias": (400,)},
-        "linear_1": {"kernel": (400, 300), "bias": (300,)},
-        "linear_2": {"kernel": (300, 3), "bias": (3,)},
-    }}
+    assert _shapes(actor) == {
+        "mlp": {
+            "linear_0": {"kernel": (11, 400), "bias": (400,)},
+            "linear_1": {"kernel": (400, 300), "bias": (300,)},
+            "linear_2": {"kernel": (300, 3), "bias": (3,)},
+        }
+    }
     q = jax.eval_shape(DdpgMlpQNet().init, key, OBS, ACT)["params"]
     assert _shapes(q) == {
         "mlp1": {"linear_0": {"kernel": (11, 400), "bias": (400,)}},
@@ -78,7 +80,9 @@ def test_user_layer_kwargs_keep_the_ddpg_init_unless_they_override_it(key):
     zeros = jax.nn.initializers.zeros
     net = DdpgMlpActor(action_dim=3, mlp_net_kwargs={"num_cells": [8, 8], "layer_kwargs": {"use_bias": True}})
     assert float(jnp.abs(net.init(key, OBS)["params"]["mlp"]["linear_2"]["kernel"]).max()) <= 3e-3
-    net = DdpgMlpActor(action_dim=3, mlp_net_kwargs={"depth": 1, "num_cells": [8], "layer_kwargs": [{}, {"kernel_init": zeros}]})
+    net = DdpgMlpActor(
+        action_dim=3, mlp_net_kwargs={"depth": 1, "num_cells": [8], "layer_kwargs": [{}, {"kernel_init": zeros}]}
+    )
     last = net.init(key, OBS)["params"]["mlp"]["linear_1"]
     assert float(jnp.abs(last["kernel"]).max()) == 0.0 and 0.0 < float(jnp.abs(last["bias"]).max()) <= 3e-3
 
@@ -121,15 +125,21 @@ def test_jit_vmap_and_gradients(key):
 
 def test_bad_inputs_raise(key):
     q = DdpgMlpQNet()
-    with pytest.raises(ValueError, match=r"DdpgMlpQNet concatenates the mlp1 features \(4, 400\).*\[4, action_dim\]; got \(5, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"DdpgMlpQNet concatenates the mlp1 features \(4, 400\).*\[4, action_dim\]; got \(5, 3\)"
+    ):
         q.init(key, OBS, jnp.zeros((5, 3)))
     with pytest.raises(ValueError, match=r"DdpgCnnActor expects observations NHWC .* got shape \(36, 3\)"):
         DdpgCnnActor(action_dim=2).init(key, jnp.zeros((36, 3)))
     with pytest.raises(ValueError, match=r"DdpgCnnQNet: pass data_format='NCHW' to DdpgCnnQNet itself"):
         DdpgCnnQNet(conv_net_kwargs={"data_format": "NCHW"}).init(key, FRAMES, ACT[:2])
-    with pytest.raises(ValueError, match=r"DdpgMlpActor initialises its last layer uniformly in \[-0.003, 0.003\].*NoisyLinear"):
+    with pytest.raises(
+        ValueError, match=r"DdpgMlpActor initialises its last layer uniformly in \[-0.003, 0.003\].*NoisyLinear"
+    ):
         DdpgMlpActor(action_dim=2, mlp_net_kwargs={"layer_class": NoisyLinear}).init(key, OBS)
-    with pytest.raises(ValueError, match=r"AdaptiveAvgPool2d expects a NCHW input with at least 3 dims, got shape \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"AdaptiveAvgPool2d expects a NCHW input with at least 3 dims, got shape \(4, 4\)"
+    ):
         AdaptiveAvgPool2d(1, data_format="NCHW")(jnp.ones((4, 4)))
     with pytest.raises(ValueError, match="data_format must be 'NHWC' or 'NCHW'"):
         AdaptiveAvgPool2d(1, data_format="HWC")

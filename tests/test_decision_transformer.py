@@ -58,7 +58,14 @@ def test_default_configs_are_torchrls():
     assert (c.resid_pdrop, c.attn_pdrop, c.embd_pdrop, c.layer_norm_epsilon) == (0.1, 0.1, 0.1, 1e-5)
     for actor in (DTActor, OnlineDTActor):
         c = actor.default_config()
-        assert (c.n_embd, c.n_layer, c.n_head, c.n_inner, c.activation, c.n_positions) == (512, 4, 4, 2048, "relu", 1024)
+        assert (c.n_embd, c.n_layer, c.n_head, c.n_inner, c.activation, c.n_positions) == (
+            512,
+            4,
+            4,
+            2048,
+            "relu",
+            1024,
+        )
     assert DTActor(S, A).transformer_config.n_embd == 512
     assert DecisionTransformer.DTConfig is DTConfig
     # A partial dict takes the defaults; the module holds its own copy of a mutable config.
@@ -199,9 +206,13 @@ def test_bad_inputs_raise(dt):
     _, variables = dt
     model = MODEL.bind(variables)  # shape checks raise before any computation
     obs, act, rtg = inputs()
-    with pytest.raises(ValueError, match=r"DecisionTransformer: a context of T=9 steps makes 27 tokens, more than n_positions=24"):
+    with pytest.raises(
+        ValueError, match=r"DecisionTransformer: a context of T=9 steps makes 27 tokens, more than n_positions=24"
+    ):
         model(*inputs(steps=9))
-    with pytest.raises(ValueError, match=r"DecisionTransformer: observation must have shape \[\*B, T, 3\], got \(2, 4, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"DecisionTransformer: observation must have shape \[\*B, T, 3\], got \(2, 4, 5\)"
+    ):
         model(jnp.ones((B, T, 5)), act, rtg)
     with pytest.raises(ValueError, match=r"DecisionTransformer: return_to_go must have shape \[\*B, T, 1\]"):
         model(obs, act, jnp.ones((B, T, 2)))
@@ -228,7 +239,9 @@ def wrapped(online):
     # The wrapper's own init builds exactly this structure (checked by shapes; no compile).
     shapes = jax.eval_shape(WRAPPER.init, jax.random.key(0), sequence_td(steps=6))
     assert jax.tree_util.tree_structure(shapes) == jax.tree_util.tree_structure(variables)
-    assert [x.shape for x in jax.tree_util.tree_leaves(shapes)] == [x.shape for x in jax.tree_util.tree_leaves(variables)]
+    assert [x.shape for x in jax.tree_util.tree_leaves(shapes)] == [
+        x.shape for x in jax.tree_util.tree_leaves(variables)
+    ]
     return POLICY, WRAPPER, variables
 
 
@@ -248,8 +261,11 @@ def manual_mask(td, context):
     keep_action = (jnp.arange(steps) >= steps - (context - 1))[:, None]
     act = jnp.where(keep_action, td["action"], 0)
     act = jnp.concatenate([act[..., 1:, :], jnp.zeros_like(act[..., :1, :])], axis=-2)
-    return td.set("observation", jnp.where(keep, td["observation"], 0)).set("action", act).set(
-        "return_to_go", jnp.where(keep, td["return_to_go"], 0))
+    return (
+        td.set("observation", jnp.where(keep, td["observation"], 0))
+        .set("action", act)
+        .set("return_to_go", jnp.where(keep, td["return_to_go"], 0))
+    )
 
 
 def test_wrapper_keys_shapes_and_masking(wrapped):
@@ -265,8 +281,11 @@ def test_wrapper_keys_shapes_and_masking(wrapped):
     expected = policy_apply(inner(variables), manual_mask(td, 3))["action"][:, -1]
     np.testing.assert_allclose(out["action"], expected, rtol=1e-6)
     # Only the context counts: steps before the last 3 (last 2 for actions) change nothing.
-    far = td.set("observation", td["observation"].at[:, :3].add(5.0)).set(
-        "return_to_go", td["return_to_go"].at[:, :3].add(5.0)).set("action", td["action"].at[:, :4].add(5.0))
+    far = (
+        td.set("observation", td["observation"].at[:, :3].add(5.0))
+        .set("return_to_go", td["return_to_go"].at[:, :3].add(5.0))
+        .set("action", td["action"].at[:, :4].add(5.0))
+    )
     np.testing.assert_array_equal(wrapper_apply(variables, far)["action"], out["action"])
     near = td.set("action", td["action"].at[:, 4].add(5.0))
     assert not np.allclose(wrapper_apply(variables, near)["action"], out["action"])
@@ -281,7 +300,9 @@ def test_wrapper_on_a_context_shorter_than_inference_context(wrapped):
     td = sequence_td(steps=2)  # inference_context=3: nothing to mask, actions still shifted
     out = wrapper_apply(variables, td)
     assert out["action"].shape == (B, A)
-    np.testing.assert_allclose(out["action"], policy_apply(inner(variables), manual_mask(td, 3))["action"][:, -1], rtol=1e-6)
+    np.testing.assert_allclose(
+        out["action"], policy_apply(inner(variables), manual_mask(td, 3))["action"][:, -1], rtol=1e-6
+    )
     shifted = jnp.concatenate([td["action"][:, 1:], jnp.zeros((B, 1, A))], axis=1)
     np.testing.assert_array_equal(manual_mask(td, 3)["action"], shifted)
 
@@ -293,7 +314,8 @@ def test_wrapper_follows_the_exploration_type(wrapped):
     r1 = wrapper_apply(variables, td, exploration_type=ExplorationType.RANDOM, rngs={"sample": jax.random.key(1)})
     # A string names it too (its own trace: jit's static-argument cache equates "random" and RANDOM).
     r2 = jax.jit(lambda v, td, key: wrapper.apply(v, td, exploration_type="random", rngs={"sample": key}))(
-        variables, td, jax.random.key(1))
+        variables, td, jax.random.key(1)
+    )
     np.testing.assert_array_equal(r1["action"], r2["action"])
     assert not np.allclose(r1["action"], det) and bool((jnp.abs(r1["action"]) < 1).all())
     np.testing.assert_array_equal(r1["loc"], wrapper_apply(variables, td)["loc"])  # same network, sampled head
@@ -325,8 +347,12 @@ def test_wrapper_keys_spec_and_errors(wrapped):
     assert wrapper.spec["action"] is None
     spec = Bounded(-1.0, 1.0, shape=(A,))
     assert DecisionTransformerInferenceWrapper(policy, spec=spec).spec["action"] == spec
-    renamed = TensorDictModule(lambda o, a, r: a.sum(-1, keepdims=True) + o[..., :1] + r, in_keys=["obs", "act", "rtg"], out_keys=["out"])
-    w = DecisionTransformerInferenceWrapper(renamed).set_tensor_keys(observation="obs", action="act", return_to_go="rtg", out_action="out")
+    renamed = TensorDictModule(
+        lambda o, a, r: a.sum(-1, keepdims=True) + o[..., :1] + r, in_keys=["obs", "act", "rtg"], out_keys=["out"]
+    )
+    w = DecisionTransformerInferenceWrapper(renamed).set_tensor_keys(
+        observation="obs", action="act", return_to_go="rtg", out_action="out"
+    )
     assert w.in_keys == ["obs", "act", "rtg"] and w.out_keys == ["act", "obs", "out", "rtg"]
     td = TensorDict({"obs": jnp.ones((2, 5, 1)), "act": jnp.ones((2, 5, 2)), "rtg": jnp.ones((2, 5, 1))}, [2])
     assert w(td)["out"].shape == (2, 1)

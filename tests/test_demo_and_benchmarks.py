@@ -14,8 +14,18 @@ from jaxrl_modules import demo
 from jaxrl_modules.recipes import ALGOS, Recipe
 
 # DQN on CartPole-v1 with a budget of seconds: 2 chunks of 300 steps, learning from step 200.
-TINY = ["--steps", "600", "--set", "learning_starts=200", "--set", "num_chunks=2", "--set", "num_eval_envs=2",
-        "--set", "buffer_size=500"]
+TINY = [
+    "--steps",
+    "600",
+    "--set",
+    "learning_starts=200",
+    "--set",
+    "num_chunks=2",
+    "--set",
+    "num_eval_envs=2",
+    "--set",
+    "buffer_size=500",
+]
 
 
 class Compilations:
@@ -54,17 +64,20 @@ def test_demo_trains_dqn_on_two_seeds_and_writes_the_curve_and_metrics(tmp_path,
     assert "2/2" in err and "return=" in err  # the progress bar, with the return in its postfix
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--algo", "sac"], "unknown algorithm 'sac'; the known algorithms are: dqn, rainbow, ppo, td3, mpc"),
-    (["--env", "Nope-v0"], "unknown environment 'Nope-v0'; gymnax's registered environments are: Acrobot-v1"),
-    (["--algo", "td3", "--env", "CartPole-v1"], "TD3 needs a bounded continuous (Box) action space"),
-    (["--env", "Pendulum-v1"], "needs one discrete action"),
-    (["--set", "lr='fast'"], "DQNConfig.lr must be float, got 'fast' (str)"),
-    (["--set", "num_envs=2.5"], "DQNConfig.num_envs must be int, got 2.5 (float)"),
-    (["--set", "nope=1"], "DQNConfig has no field 'nope'"),
-    (["--steps", "100"], "DQNConfig.total_timesteps=100 is smaller than one gradient step"),
-    (["--seeds", "0"], "--seeds must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--algo", "sac"], "unknown algorithm 'sac'; the known algorithms are: dqn, rainbow, ppo, td3, mpc"),
+        (["--env", "Nope-v0"], "unknown environment 'Nope-v0'; gymnax's registered environments are: Acrobot-v1"),
+        (["--algo", "td3", "--env", "CartPole-v1"], "TD3 needs a bounded continuous (Box) action space"),
+        (["--env", "Pendulum-v1"], "needs one discrete action"),
+        (["--set", "lr='fast'"], "DQNConfig.lr must be float, got 'fast' (str)"),
+        (["--set", "num_envs=2.5"], "DQNConfig.num_envs must be int, got 2.5 (float)"),
+        (["--set", "nope=1"], "DQNConfig has no field 'nope'"),
+        (["--steps", "100"], "DQNConfig.total_timesteps=100 is smaller than one gradient step"),
+        (["--seeds", "0"], "--seeds must be at least 1, got 0"),
+    ],
+)
 def test_demo_bad_input_is_a_usage_error_before_any_compilation(argv, message, capsys, tmp_path):
     with Compilations() as compiled, pytest.raises(SystemExit) as exc:
         demo.main([*argv, "--out", str(tmp_path)])

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from jaxrl_modules.distributions import Delta, IndependentNormal, TanhDelta, TanhNormal, TruncatedNormal
-from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.distributions.tanh_normal import _tanh_normal_mode_preimage
+from jaxrl_modules.functional.random import standard_normal
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -443,6 +443,7 @@ def test_tanh_normal_mean_entropy_mode_gradients_are_finite_across_the_quadratur
         g_loc, g_scale = jax.jit(jax.grad(mode_sum, argnums=(0, 1)))(l64, s64)
         h = 1e-6
         eye = jnp.eye(5) * h
+
         def difference(dl, ds):
             return (mode_sum(l64 + dl, s64 + ds) - mode_sum(l64 - dl, s64 - ds)) / (2 * h)
 
@@ -578,6 +579,7 @@ def test_truncated_normal_log_prob_is_minus_inf_outside_and_event_wise():
     ref = stats.truncnorm(-1, 2).logpdf([0.0, -1.0, 2.0]).sum()  # the closed bounds are in the support
     assert float(lp[0]) == pytest.approx(ref, abs=1e-5)
     outside = jnp.array([[0.0, 0.0, 0.0], [0.0, 0.5, 3.0]])
+
     def finite_part(l):
         scores = TruncatedNormal(l, 1.0, low=-1.0, high=2.0).log_prob(outside)
         return jnp.sum(jnp.where(jnp.isfinite(scores), scores, 0.0))
@@ -744,7 +746,9 @@ def test_truncated_normal_samples_an_interval_deep_in_the_tail():
     from scipy.stats import truncnorm
 
     with jax.enable_x64(True):
-        d = TruncatedNormal(jnp.array([3.0]), jnp.array([math.exp(-3.0)]), low=jnp.float64(2.9e-278), high=jnp.float64(1.0))
+        d = TruncatedNormal(
+            jnp.array([3.0]), jnp.array([math.exp(-3.0)]), low=jnp.float64(2.9e-278), high=jnp.float64(1.0)
+        )
         x = np.asarray(jax.jit(lambda k: d.sample(seed=k, sample_shape=2000))(jax.random.key(0)))
     ref = truncnorm((2.9e-278 - 3.0) / math.exp(-3.0), (1.0 - 3.0) / math.exp(-3.0), loc=3.0, scale=math.exp(-3.0))
     assert np.all((x >= 2.9e-278) & (x <= 1.0))

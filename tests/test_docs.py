@@ -24,7 +24,7 @@ def test_readme_python_blocks_run_as_written():
 
 def test_readme_shows_the_two_set_up_commands():
     lines = [ln.strip() for ln in (ROOT / "README.md").read_text().splitlines() if ln.strip().startswith("pip install")]
-    assert lines[:2] == ['pip install -e . && python -m jaxrl_modules.demo', 'pip install -e ".[test]" && pytest']
+    assert lines[:2] == ["pip install -e . && python -m jaxrl_modules.demo", 'pip install -e ".[test]" && pytest']
 
 
 MODULES = sorted(

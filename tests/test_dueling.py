@@ -47,8 +47,10 @@ def test_mlp_defaults_match_torchrl(key):
             "linear_1": {"kernel": (256, 256), "bias": (256,)},
             "linear_2": {"kernel": (256, 256), "bias": (256,)},
         },
-        "advantage": {"linear_0": {"kernel": (256, 512), "bias": (512,)},
-                      "linear_1": {"kernel": (512, 5), "bias": (5,)}},
+        "advantage": {
+            "linear_0": {"kernel": (256, 512), "bias": (512,)},
+            "linear_1": {"kernel": (512, 5), "bias": (5,)},
+        },
         "value": {"linear_0": {"kernel": (256, 512), "bias": (512,)}, "linear_1": {"kernel": (512, 1), "bias": (1,)}},
     }
 
@@ -63,8 +65,10 @@ def test_cnn_defaults_match_torchrl(key):
         "conv_2": {"kernel": (3, 3, 64, 64), "bias": (64,)},
     }
     # 84 -> 20 -> 9 -> 7 spatially: 64 * 7 * 7 flattened features
-    assert params["advantage"] == {"linear_0": {"kernel": (3136, 512), "bias": (512,)},
-                                   "linear_1": {"kernel": (512, 6), "bias": (6,)}}
+    assert params["advantage"] == {
+        "linear_0": {"kernel": (3136, 512), "bias": (512,)},
+        "linear_1": {"kernel": (512, 6), "bias": (6,)},
+    }
     assert params["value"]["linear_1"] == {"kernel": (512, 1), "bias": (1,)}
 
 
@@ -108,8 +112,14 @@ def test_vmap_equals_loop(key):
     "net, x_shape",
     [
         (DuelingMlpDQNet(out_features=3, **SMALL_MLP), (2, 5)),
-        (DuelingMlpDQNet(out_features=(3, 2), mlp_kwargs_feature=SMALL_MLP["mlp_kwargs_feature"],
-                         mlp_kwargs_output={"num_cells": 16, "norm_class": "LayerNorm"}), (2, 5)),
+        (
+            DuelingMlpDQNet(
+                out_features=(3, 2),
+                mlp_kwargs_feature=SMALL_MLP["mlp_kwargs_feature"],
+                mlp_kwargs_output={"num_cells": 16, "norm_class": "LayerNorm"},
+            ),
+            (2, 5),
+        ),
         (DuelingCnnDQNet(out_features=4, **SMALL_CNN), (2, 36, 36, 3)),
         (DuelingCnnDQNet(out_features=4, out_features_value=4, data_format="NCHW", **SMALL_CNN), (2, 3, 36, 36)),
     ],
@@ -191,13 +201,16 @@ def test_shaped_out_features_broadcast_value_over_action_dims(key):
 
 def test_forward_equals_composition_of_its_parts(key):
     """The net is exactly features -> (advantage, value) with the merged kwargs."""
-    net = DuelingMlpDQNet(out_features=3, mlp_kwargs_feature={"num_cells": [32], "out_features": 24,
-                                                              "activation_class": "Tanh"},
-                          mlp_kwargs_output={"num_cells": 16, "activation_class": "ReLU"})
+    net = DuelingMlpDQNet(
+        out_features=3,
+        mlp_kwargs_feature={"num_cells": [32], "out_features": 24, "activation_class": "Tanh"},
+        mlp_kwargs_output={"num_cells": 16, "activation_class": "ReLU"},
+    )
     x = _normal(key, 2, 5)
     params = jax.tree_util.tree_map(lambda p: p + 0.1, net.init(key, x)["params"])
     h = MLP(out_features=24, num_cells=[32], activation_class="Tanh", activate_last_layer=True).apply(
-        {"params": params["features"]}, x)
+        {"params": params["features"]}, x
+    )
     head = dict(depth=1, num_cells=16, activation_class="ReLU")
     adv = MLP(out_features=3, **head).apply({"params": params["advantage"]}, h)
     val = MLP(out_features=1, **head).apply({"params": params["value"]}, h)
@@ -246,13 +259,15 @@ def test_dropout_in_heads_uses_the_dropout_stream(key):
 
 
 def test_kwargs_override_defaults(key):
-    net = DuelingCnnDQNet(out_features=2, cnn_kwargs={"num_cells": 16, "activation_class": "ReLU"},
-                          mlp_kwargs={"num_cells": 64})
+    net = DuelingCnnDQNet(
+        out_features=2, cnn_kwargs={"num_cells": 16, "activation_class": "ReLU"}, mlp_kwargs={"num_cells": 64}
+    )
     params = _shapes(jax.eval_shape(net.init, key, jnp.zeros((1, 36, 36, 3)))["params"])
     assert params["features"]["conv_2"]["kernel"] == (3, 3, 16, 16)  # strides/kernels kept from the defaults
     assert params["advantage"]["linear_0"]["kernel"] == (16, 64) == params["value"]["linear_0"]["kernel"]
-    deeper = DuelingMlpDQNet(out_features=2, mlp_kwargs_output={"depth": 2, "num_cells": 8},
-                             mlp_kwargs_feature={"out_features": 10})
+    deeper = DuelingMlpDQNet(
+        out_features=2, mlp_kwargs_output={"depth": 2, "num_cells": 8}, mlp_kwargs_feature={"out_features": 10}
+    )
     params = _shapes(jax.eval_shape(deeper.init, key, jnp.zeros((1, 3)))["params"])
     assert params["features"]["linear_2"]["kernel"] == (256, 10)
     assert sorted(params["value"]) == ["linear_0", "linear_1", "linear_2"]
@@ -263,8 +278,11 @@ def test_activation_override_changes_the_output(key):
     x = _normal(key, 2, 5)
     base = DuelingMlpDQNet(out_features=3, **SMALL_MLP)
     variables = base.init(key, x)
-    relu = DuelingMlpDQNet(out_features=3, mlp_kwargs_feature=SMALL_MLP["mlp_kwargs_feature"],
-                           mlp_kwargs_output={"num_cells": 16, "activation_class": "ReLU"})
+    relu = DuelingMlpDQNet(
+        out_features=3,
+        mlp_kwargs_feature=SMALL_MLP["mlp_kwargs_feature"],
+        mlp_kwargs_output={"num_cells": 16, "activation_class": "ReLU"},
+    )
     assert not np.allclose(base.apply(variables, x), relu.apply(variables, x), atol=1e-6)
 
 
@@ -273,8 +291,9 @@ def test_nchw_and_nhwc_agree_when_features_are_1x1(key):
     x = _normal(key, 2, 36, 36, 3)
     nhwc, nchw = DuelingCnnDQNet(4, **SMALL_CNN), DuelingCnnDQNet(4, data_format="NCHW", **SMALL_CNN)
     variables = jax.tree_util.tree_map(lambda p: p + 0.05, nhwc.init(key, x))
-    np.testing.assert_allclose(nchw.apply(variables, jnp.transpose(x, (0, 3, 1, 2))), nhwc.apply(variables, x),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        nchw.apply(variables, jnp.transpose(x, (0, 3, 1, 2))), nhwc.apply(variables, x), atol=1e-5
+    )
 
 
 def test_nchw_and_nhwc_agree_with_permuted_head_rows(key):
@@ -299,8 +318,11 @@ def test_load_state_dict_follows_torchrl_module_order(key):
     x = _normal(key, 2, 3, 36, 36)
     params = jax.tree_util.tree_map(lambda p: p + 0.01, net.init(key, x)["params"])
     state = {}
-    for sub, layers in [("features", ["conv_0", "conv_1", "conv_2"]), ("advantage", ["linear_0", "linear_1"]),
-                        ("value", ["linear_0", "linear_1"])]:
+    for sub, layers in [
+        ("features", ["conv_0", "conv_1", "conv_2"]),
+        ("advantage", ["linear_0", "linear_1"]),
+        ("value", ["linear_0", "linear_1"]),
+    ]:
         for i, layer in enumerate(layers):
             kernel = np.asarray(params[sub][layer]["kernel"])
             weight = kernel.transpose(3, 2, 0, 1) if kernel.ndim == 4 else kernel.T

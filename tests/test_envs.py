@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_modules import EGreedyModule, MLP, QValueActor, TensorDict, TensorDictSequential
+from jaxrl_modules import MLP, EGreedyModule, QValueActor, TensorDict, TensorDictSequential
 from jaxrl_modules.data.specs import Bounded, Categorical, OneHot, Unbounded
 from jaxrl_modules.envs import GymnaxEnv, spec_from_space, step_mdp
 
@@ -35,9 +35,20 @@ OUT = ROLLOUT(jax.random.key(3))
 
 def test_rollout_keys_shapes_dtypes():
     assert OUT.batch_size == (N_ENVS, T)
-    for key in ("observation", "action", "action_value", "is_init", "done", "terminated", "truncated",
-                ("next", "observation"), ("next", "reward"), ("next", "done"), ("next", "terminated"),
-                ("next", "truncated")):
+    for key in (
+        "observation",
+        "action",
+        "action_value",
+        "is_init",
+        "done",
+        "terminated",
+        "truncated",
+        ("next", "observation"),
+        ("next", "reward"),
+        ("next", "done"),
+        ("next", "terminated"),
+        ("next", "truncated"),
+    ):
         assert key in OUT, key
     assert OUT["observation"].shape == OUT["next", "observation"].shape == (N_ENVS, T, 4)
     assert OUT["action"].shape == (N_ENVS, T, 2)  # QValueActor's one-hot is int32, as TorchRL's int64
@@ -76,21 +87,39 @@ def test_resets_mid_rollout():
 def test_same_key_same_rollout():
     again = ROLLOUT(jax.random.key(3))
     other = ROLLOUT(jax.random.key(4))
-    for a, b in zip(jax.tree.leaves(OUT.exclude("_rng", ("next", "_rng"))), jax.tree.leaves(again.exclude("_rng", ("next", "_rng")))):
+    for a, b in zip(
+        jax.tree.leaves(OUT.exclude("_rng", ("next", "_rng"))), jax.tree.leaves(again.exclude("_rng", ("next", "_rng")))
+    ):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(OUT["observation"], other["observation"])
 
 
 def test_step_mdp_follows_torchrl_defaults():
-    td = TensorDict({"observation": jnp.zeros((2, 3)), "action": jnp.zeros((2,)), "reward": jnp.ones((2, 1)),
-                     "done": jnp.zeros((2, 1), bool), "extra": jnp.ones((2,)),
-                     "next": {"observation": jnp.ones((2, 3)), "reward": jnp.ones((2, 1)),
-                              "done": jnp.ones((2, 1), bool), "truncated": jnp.ones((2, 1), bool)}},
-                    batch_size=[2])
+    td = TensorDict(
+        {
+            "observation": jnp.zeros((2, 3)),
+            "action": jnp.zeros((2,)),
+            "reward": jnp.ones((2, 1)),
+            "done": jnp.zeros((2, 1), bool),
+            "extra": jnp.ones((2,)),
+            "next": {
+                "observation": jnp.ones((2, 3)),
+                "reward": jnp.ones((2, 1)),
+                "done": jnp.ones((2, 1), bool),
+                "truncated": jnp.ones((2, 1), bool),
+            },
+        },
+        batch_size=[2],
+    )
     assert step_mdp(td).keys() == ["done", "extra", "observation", "truncated"]
     assert bool(step_mdp(td)["done"].all())
     assert step_mdp(td, keep_other=False, exclude_action=False).keys() == ["action", "done", "observation", "truncated"]
-    assert step_mdp(td, exclude_reward=False, exclude_done=True).keys() == ["extra", "observation", "reward", "truncated"]
+    assert step_mdp(td, exclude_reward=False, exclude_done=True).keys() == [
+        "extra",
+        "observation",
+        "reward",
+        "truncated",
+    ]
 
 
 def test_specs_from_gymnax_spaces():
@@ -102,6 +131,7 @@ def test_specs_from_gymnax_spaces():
     assert ENV.done_spec.keys() == ["done", "terminated", "truncated"]
     with pytest.raises(TypeError, match="Tuple"):
         from gymnax.environments import spaces
+
         spec_from_space(spaces.Tuple([spaces.Discrete(2)]))
 
 

@@ -257,8 +257,9 @@ def test_gaussian_statistics_projection_and_annealing():
     np.testing.assert_allclose(np.asarray(out.mean(0)), [0.5, -0.5], atol=5 * 1.0 / math.sqrt(20_000))
     np.testing.assert_allclose(np.asarray(out.std(0)), [1.0, 1.0], rtol=0.03)
 
-    module = AdditiveGaussianModule(Bounded(-1.0, 1.0, shape=(2,)), sigma_init=4.0, sigma_end=0.0,
-                                    annealing_num_steps=4)
+    module = AdditiveGaussianModule(
+        Bounded(-1.0, 1.0, shape=(2,)), sigma_init=4.0, sigma_end=0.0, annealing_num_steps=4
+    )
     td = TensorDict({"action": jnp.full((B, 2), 3.0)}, batch_size=[B])
     variables = module.init(jax.random.key(0), td)
     noisy = module.apply(variables, td, rngs=_rngs(1))["action"]
@@ -301,8 +302,9 @@ def test_gaussian_errors():
 
 def test_ou_scan_matches_stationary_variance_and_restarts():
     envs, steps, theta, sigma, dt = 64, 1000, 1.0, 0.3, 0.05
-    module = OrnsteinUhlenbeckProcessModule(Unbounded(shape=(1,)), eps_init=1.0, eps_end=1.0,
-                                            theta=theta, sigma=sigma, dt=dt, safe=False)
+    module = OrnsteinUhlenbeckProcessModule(
+        Unbounded(shape=(1,)), eps_init=1.0, eps_end=1.0, theta=theta, sigma=sigma, dt=dt, safe=False
+    )
     td = TensorDict({"action": jnp.zeros((envs, 1)), "is_init": jnp.ones((envs, 1), bool)}, batch_size=[envs])
     variables = module.init(jax.random.key(0), td)
     td = module.apply(variables, td, rngs=_rngs(1))
@@ -330,8 +332,9 @@ def test_ou_scan_matches_stationary_variance_and_restarts():
 
 def test_ou_restarts_from_x0_and_anneals_sigma_per_trajectory():
     x0, mu, theta, dt = 0.5, 1.0, 0.15, 0.01
-    module = OrnsteinUhlenbeckProcessModule(Unbounded(shape=(1,)), eps_init=1.0, eps_end=1.0, theta=theta,
-                                            mu=mu, sigma=0.0, dt=dt, x0=x0, safe=False)
+    module = OrnsteinUhlenbeckProcessModule(
+        Unbounded(shape=(1,)), eps_init=1.0, eps_end=1.0, theta=theta, mu=mu, sigma=0.0, dt=dt, x0=x0, safe=False
+    )
     td = TensorDict({"action": jnp.zeros((2, 1))}, batch_size=[2])
     variables = module.init(jax.random.key(0), td)
     out = module.apply(variables, td, rngs=_rngs(0))
@@ -347,8 +350,9 @@ def test_ou_restarts_from_x0_and_anneals_sigma_per_trajectory():
 
 
 def test_ou_eps_schedule_projection_and_gating():
-    module = OrnsteinUhlenbeckProcessModule(Bounded(-0.01, 0.01, shape=(1,)), eps_init=1.0, eps_end=0.0,
-                                            annealing_num_steps=2, sigma=5.0)
+    module = OrnsteinUhlenbeckProcessModule(
+        Bounded(-0.01, 0.01, shape=(1,)), eps_init=1.0, eps_end=0.0, annealing_num_steps=2, sigma=5.0
+    )
     td = TensorDict({"action": jnp.zeros((B, 1))}, batch_size=[B])
     variables = module.init(jax.random.key(0), td)
     out = module.apply(variables, td, rngs=_rngs(1))
@@ -416,8 +420,15 @@ STEPPERS = [
 @pytest.mark.parametrize("module", STEPPERS, ids=lambda m: type(m).__name__)
 @pytest.mark.parametrize(
     "frames, match",
-    [(-5, "non-negative"), (np.int64(-1), "non-negative"), (2.7, "never rounded"), (np.float32(2.0), "never rounded"),
-     (jnp.array(3.0), "integer array"), (True, "bool"), (jnp.array([1, 2]), "scalar")],
+    [
+        (-5, "non-negative"),
+        (np.int64(-1), "non-negative"),
+        (2.7, "never rounded"),
+        (np.float32(2.0), "never rounded"),
+        (jnp.array(3.0), "integer array"),
+        (True, "bool"),
+        (jnp.array([1, 2]), "scalar"),
+    ],
 )
 def test_step_refuses_negative_and_non_integer_frames(module, frames, match):
     variables = {"schedule": {"step": jnp.int32(7)}}
@@ -479,14 +490,18 @@ def test_egreedy_flag_per_block_and_with_the_spec_mask():
     # the spec's own mask is ANDed in, as spec.rand does
     masked_spec = Categorical(3, mask=np.array([True, True, False]))
     module = EGreedyModule(masked_spec, eps_init=1.0, action_mask_key="mask")
-    td = TensorDict({"action": jnp.zeros(2, jnp.int32), "mask": jnp.array([[False, False, True], [True, False, True]])},
-                    batch_size=[2])
+    td = TensorDict(
+        {"action": jnp.zeros(2, jnp.int32), "mask": jnp.array([[False, False, True], [True, False, True]])},
+        batch_size=[2],
+    )
     out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))
     np.testing.assert_array_equal(out["any_action_allowed"], [False, True])
 
 
 def test_egreedy_nested_action_key_writes_the_flag_beside_it():
-    module = EGreedyModule(Categorical(N), eps_init=1.0, action_key=("agents", "action"), action_mask_key=("agents", "mask"))
+    module = EGreedyModule(
+        Categorical(N), eps_init=1.0, action_key=("agents", "action"), action_mask_key=("agents", "mask")
+    )
     assert module.out_keys == [("agents", "action"), ("agents", "any_action_allowed")]
     td = TensorDict({"agents": TensorDict({"action": jnp.zeros(B, jnp.int32), "mask": _EMPTY_ROW_MASK}, [B])}, [B])
     out = module.apply(module.init(jax.random.key(0), td), td, rngs=_rngs(0))
@@ -495,8 +510,10 @@ def test_egreedy_nested_action_key_writes_the_flag_beside_it():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: EGreedyModule(Categorical(N), eps_init=1.0, action_mask_key="mask", check_mask=True),
-     lambda: RandomPolicy(Categorical(N), action_mask_key="mask", check_mask=True)],
+    [
+        lambda: EGreedyModule(Categorical(N), eps_init=1.0, action_mask_key="mask", check_mask=True),
+        lambda: RandomPolicy(Categorical(N), action_mask_key="mask", check_mask=True),
+    ],
     ids=["EGreedyModule", "RandomPolicy"],
 )
 def test_check_mask_raises_under_checkify_naming_the_rows(make):
@@ -511,7 +528,9 @@ def test_check_mask_raises_under_checkify_naming_the_rows(make):
         module.apply(variables, td, rngs=_rngs(1))
     run = checkify.checkify(jax.jit(lambda v, td: module.apply(v, td, rngs=_rngs(1))))
     err, out = run(variables, td)
-    with pytest.raises(checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'mask'\).*4 row\(s\).*\[ *1 +3 +5 +7 +-1"):
+    with pytest.raises(
+        checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'mask'\).*4 row\(s\).*\[ *1 +3 +5 +7 +-1"
+    ):
         err.throw()
     err, _ = run(variables, ok)
     err.throw()  # nothing raised where every row allows an action

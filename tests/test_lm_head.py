@@ -66,7 +66,9 @@ def test_heads_share_the_trunk_and_padding_is_ignored(setup):
     td = tokens()
     out = op.apply(variables, td)  # eager, as the two sub-operators below
     np.testing.assert_allclose(op.get_policy_operator().apply(variables, td)["logits"], out["logits"], rtol=1e-6)
-    np.testing.assert_allclose(op.get_value_operator().apply(variables, td)["state_value"], out["state_value"], rtol=1e-6)
+    np.testing.assert_allclose(
+        op.get_value_operator().apply(variables, td)["state_value"], out["state_value"], rtol=1e-6
+    )
     repadded = td.set("input_ids", td["input_ids"].at[1, :2].set(0))
     np.testing.assert_allclose(op_apply(op, variables, repadded)["logits"][1], out["logits"][1], atol=1e-5)
 
@@ -77,9 +79,14 @@ def test_import_base_variables(setup):
     lm_variables = jax.jit(lm.init)(jax.random.key(5), td["input_ids"], td["attention_mask"])
     imported = op.import_base_variables(variables, lm_variables)
     np.testing.assert_allclose(
-        op_apply(op, imported, td)["logits"], jax.jit(lm.apply)(lm_variables, td["input_ids"], td["attention_mask"])[:, -1], rtol=1e-5, atol=1e-6
+        op_apply(op, imported, td)["logits"],
+        jax.jit(lm.apply)(lm_variables, td["input_ids"], td["attention_mask"])[:, -1],
+        rtol=1e-5,
+        atol=1e-6,
     )
-    np.testing.assert_array_equal(imported["params"]["modules_2"]["module"]["kernel"], variables["params"]["modules_2"]["module"]["kernel"])
+    np.testing.assert_array_equal(
+        imported["params"]["modules_2"]["module"]["kernel"], variables["params"]["modules_2"]["module"]["kernel"]
+    )
     other = TinyLM(GPT2Model(CONFIG, vocab_size=V + 1), Linear(V + 1))
     with pytest.raises(ValueError, match="base model's params/transformer does not match"):
         op.import_base_variables(variables, jax.eval_shape(other.init, jax.random.key(0), td["input_ids"]))

@@ -54,7 +54,7 @@ def test_mappings_are_positive_where_documented_and_differentiable():
     for name in ("softplus", "exp", "expln", "biased_softplus", "biased_softplus_2.0_0.5"):
         f = mappings(name)
         assert (np.asarray(f(jnp.asarray(X[X > -30]))) > 0).all(), name
-        grads = jax.vmap(jax.grad(lambda x: f(x)))(jnp.asarray(X))
+        grads = jax.vmap(jax.grad(f))(jnp.asarray(X))
         assert np.isfinite(np.asarray(grads)).all(), name
     # expln's branches never overflow into the gradient: exp(1e4) would be inf.
     np.testing.assert_allclose(jax.grad(expln)(jnp.float32(1e4)), 1 / (1 + 1e4), rtol=1e-6)
@@ -63,7 +63,9 @@ def test_mappings_are_positive_where_documented_and_differentiable():
 
 @settings(max_examples=30, deadline=None)
 # XLA flushes float32 subnormals to zero, so a subnormal min_val cannot be a float32 lower bound.
-@given(bias=st.floats(0.02, 50.0), min_val=st.floats(0.0, 0.01).filter(lambda v: v == 0 or v >= np.finfo(np.float32).tiny))
+@given(
+    bias=st.floats(0.02, 50.0), min_val=st.floats(0.0, 0.01).filter(lambda v: v == 0 or v >= np.finfo(np.float32).tiny)
+)
 def test_biased_softplus_hits_its_bias_at_zero(bias, min_val):
     f = biased_softplus(bias, min_val)
     np.testing.assert_allclose(f(jnp.zeros(3)), np.full(3, bias), rtol=2e-6)

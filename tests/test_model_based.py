@@ -7,8 +7,8 @@ import pytest
 
 from jaxrl_modules.data.specs import Unbounded
 from jaxrl_modules.data.tensordict import TensorDict
-from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.models.layers import ConvTranspose2d
+from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.models.model_based import (
     DreamerActor,
     ObsDecoder,
@@ -22,8 +22,10 @@ from jaxrl_modules.tensordict_module.world_model import RSSMRollout, WorldModelW
 # Shared small shapes keep XLA compilations few.
 B, T, S, H, A, E = 3, 6, 4, 8, 2, 5
 PRIOR_KEYS = (["state", "belief", "action"], [("next", "prior_mean"), ("next", "prior_std"), "_", ("next", "belief")])
-POST_KEYS = ([("next", "belief"), ("next", "encoded_latents")],
-             [("next", "posterior_mean"), ("next", "posterior_std"), ("next", "state")])
+POST_KEYS = (
+    [("next", "belief"), ("next", "encoded_latents")],
+    [("next", "posterior_mean"), ("next", "posterior_std"), ("next", "state")],
+)
 
 
 def _prior(**kw):
@@ -69,11 +71,15 @@ def test_dreamer_actor_shapes_and_std_mapping():
     state, belief, _ = _prior_inputs()
     variables = jax.jit(actor.init)(jax.random.key(0), state, belief)
     assert [variables["params"]["backbone"][f"linear_{i}"]["kernel"].shape for i in range(3)] == [
-        (S + H, 16), (16, 16), (16, 2 * A)]
+        (S + H, 16),
+        (16, 16),
+        (16, 2 * A),
+    ]
     loc, scale = actor.apply(variables, state, belief)
     assert loc.shape == scale.shape == (B, A) and loc.dtype == jnp.float32
     raw = MLP(out_features=2 * A, depth=2, num_cells=16, activation_class="ELU").apply(
-        {"params": variables["params"]["backbone"]}, jnp.concatenate([state, belief], -1))
+        {"params": variables["params"]["backbone"]}, jnp.concatenate([state, belief], -1)
+    )
     shift = np.log(np.expm1(5.0 - 1e-4))
     expected = np.maximum(np.log1p(np.exp(np.asarray(raw[:, A:]) + shift)) + 1e-4, 1e-4)
     np.testing.assert_allclose(np.asarray(scale), expected, rtol=1e-5)
@@ -87,10 +93,16 @@ def test_encoder_shapes_layouts_and_batch_dims():
     pixels = jnp.asarray(np.random.default_rng(0).uniform(size=(2, B, 64, 64, 3)), jnp.float32)
     variables = jax.jit(enc.init)(jax.random.key(1), pixels)
     assert [variables["params"][f"encoder_{2 * i}"]["kernel"].shape[2:] for i in range(4)] == [
-        (3, 4), (4, 8), (8, 16), (16, 32)]
+        (3, 4),
+        (4, 8),
+        (8, 16),
+        (16, 32),
+    ]
     out = jax.jit(enc.apply)(variables, pixels)
     assert out.shape == (2, B, 32 * 2 * 2)
-    np.testing.assert_allclose(np.asarray(jax.jit(enc.apply)(variables, pixels[0, 0])), np.asarray(out[0, 0]), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(enc.apply)(variables, pixels[0, 0])), np.asarray(out[0, 0]), atol=1e-6
+    )
     nchw = jax.jit(ObsEncoder(channels=4, data_format="NCHW").apply)(variables, jnp.moveaxis(pixels, -1, -3))
     # same weights, features flattened as (C, H, W) instead of (H, W, C)
     perm = np.asarray(nchw).reshape(2, B, 32, 2, 2).transpose(0, 1, 3, 4, 2).reshape(2, B, -1)
@@ -103,7 +115,11 @@ def test_decoder_shapes_and_layouts():
     variables = jax.jit(dec.init)(jax.random.key(0), state, belief)
     assert variables["params"]["state_to_latent_0"]["kernel"].shape == (S + H, 64)
     assert [variables["params"][f"decoder_{2 * i}"]["kernel"].shape for i in range(4)] == [
-        (5, 5, 64, 8), (5, 5, 8, 4), (6, 6, 4, 2), (6, 6, 2, 3)]
+        (5, 5, 64, 8),
+        (5, 5, 8, 4),
+        (6, 6, 4, 2),
+        (6, 6, 2, 3),
+    ]
     out = jax.jit(dec.apply)(variables, state, belief)
     assert out.shape == (B, 64, 64, 3)
     nchw = jax.jit(ObsDecoder(channels=2, data_format="NCHW").apply)(variables, state, belief)
@@ -133,7 +149,10 @@ def test_prior_gru_math_noise_and_sample_stream():
     variables = jax.jit(prior.init)(jax.random.key(0), state, belief, action)  # no "sample" stream needed
     p = jax.tree.map(np.asarray, variables["params"])
     assert np.abs(p["rnn"]["weight_hh"]).max() <= 1 / np.sqrt(H)
-    x = np.concatenate([state, action], -1) @ p["action_state_projector_0"]["kernel"] + p["action_state_projector_0"]["bias"]
+    x = (
+        np.concatenate([state, action], -1) @ p["action_state_projector_0"]["kernel"]
+        + p["action_state_projector_0"]["bias"]
+    )
     x = np.where(x > 0, x, np.expm1(x))  # ELU
     gi = x @ p["rnn"]["weight_ih"].T + p["rnn"]["bias_ih"]
     gh = np.asarray(belief) @ p["rnn"]["weight_hh"].T + p["rnn"]["bias_hh"]
@@ -151,7 +170,9 @@ def test_prior_gru_math_noise_and_sample_stream():
     assert np.array_equal(np.asarray(a), np.asarray(apply(variables, state, belief, action, rngs=rngs(1))[2]))
     assert not np.allclose(np.asarray(a), np.asarray(apply(variables, state, belief, action, rngs=rngs(2))[2]))
     zero_belief = apply(variables, state, None, action, noise)[3]  # torch's GRUCell default
-    np.testing.assert_allclose(np.asarray(zero_belief), np.asarray(apply(variables, state, jnp.zeros((B, H)), action, noise)[3]))
+    np.testing.assert_allclose(
+        np.asarray(zero_belief), np.asarray(apply(variables, state, jnp.zeros((B, H)), action, noise)[3])
+    )
 
 
 def test_posterior_noise_and_sample_stream():
@@ -192,8 +213,15 @@ def test_rollout_50_steps_scanned_shapes_determinism_and_propagation():
     run = jax.jit(rollout.apply)
     out = run(variables, td, rngs={"sample": jax.random.key(1)})
     assert out.batch_size == (B, 50)
-    for key, size in [(("next", "state"), S), (("next", "belief"), H), (("next", "prior_mean"), S),
-                      (("next", "prior_std"), S), (("next", "posterior_mean"), S), ("state", S), ("action", A)]:
+    for key, size in [
+        (("next", "state"), S),
+        (("next", "belief"), H),
+        (("next", "prior_mean"), S),
+        (("next", "prior_std"), S),
+        (("next", "posterior_mean"), S),
+        ("state", S),
+        ("action", A),
+    ]:
         assert out[key].shape == (B, 50, size) and bool(jnp.isfinite(out[key]).all()), key
     assert "_" not in out.keys()
     np.testing.assert_array_equal(np.asarray(out["state"][:, 1:]), np.asarray(out["next", "state"][:, :-1]))
@@ -227,7 +255,9 @@ def test_rollout_matches_a_python_loop_unroll_vmap_and_grad():
         mean, std, _, belief = prior_step(pv, state, belief, td["action"][:, t], jnp.zeros((B, S)))
         np.testing.assert_allclose(np.asarray(mean), np.asarray(out["next", "prior_mean"][:, t]), atol=1e-5)
         np.testing.assert_allclose(np.asarray(belief), np.asarray(out["next", "belief"][:, t]), atol=1e-5)
-        q_noise = (out["next", "state"][:, t] - out["next", "posterior_mean"][:, t]) / out["next", "posterior_std"][:, t]
+        q_noise = (out["next", "state"][:, t] - out["next", "posterior_mean"][:, t]) / out["next", "posterior_std"][
+            :, t
+        ]
         _, _, state = post_step(qv, belief, td["next", "encoded_latents"][:, t], q_noise)
         np.testing.assert_allclose(np.asarray(state), np.asarray(out["next", "state"][:, t]), atol=1e-4)
     # vmap over a leading batch dim equals the batched call with a per-example key
@@ -236,7 +266,10 @@ def test_rollout_matches_a_python_loop_unroll_vmap_and_grad():
     mapped = jax.vmap(single_fn)(td, keys)
     for i in (0, B - 1):
         single = single_fn(td[i], keys[i])
-        np.testing.assert_allclose(np.asarray(mapped["next", "belief"][i]), np.asarray(single["next", "belief"]), atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(mapped["next", "belief"][i]), np.asarray(single["next", "belief"]), atol=1e-5
+        )
+
     def loss(v):
         o = rollout.apply(v, td, rngs=rngs)
         return jnp.sum(o["next", "state"] ** 2) + jnp.sum(o["next", "prior_mean"]) + jnp.sum(o["next", "prior_std"])
@@ -248,16 +281,27 @@ def test_rollout_matches_a_python_loop_unroll_vmap_and_grad():
 def test_rollout_keys():
     rollout = _rollout()
     assert rollout.in_keys == ["state", "belief", "action", ("next", "encoded_latents")]
-    assert rollout.out_keys == [("next", "prior_mean"), ("next", "prior_std"), "_", ("next", "belief"),
-                                ("next", "posterior_mean"), ("next", "posterior_std"), ("next", "state")]
+    assert rollout.out_keys == [
+        ("next", "prior_mean"),
+        ("next", "prior_std"),
+        "_",
+        ("next", "belief"),
+        ("next", "posterior_mean"),
+        ("next", "posterior_std"),
+        ("next", "state"),
+    ]
 
 
 # ------------------------------------------------------------------------------ world model wrapper
 
 
 def test_world_model_wrapper_views_share_variables():
-    transition = TensorDictModule(MLP(out_features=S, num_cells=[8]), in_keys=["state", "action"], out_keys=[("next", "state")])
-    reward = TensorDictModule(MLP(out_features=1, num_cells=[8]), in_keys=[("next", "state")], out_keys=[("next", "reward")])
+    transition = TensorDictModule(
+        MLP(out_features=S, num_cells=[8]), in_keys=["state", "action"], out_keys=[("next", "state")]
+    )
+    reward = TensorDictModule(
+        MLP(out_features=1, num_cells=[8]), in_keys=[("next", "state")], out_keys=[("next", "reward")]
+    )
     wm = WorldModelWrapper(transition, reward)
     assert wm.in_keys == ["state", "action"] and wm.out_keys == [("next", "state"), ("next", "reward")]
     td = TensorDict({"state": jnp.ones((B, S)), "action": jnp.ones((B, A))}, batch_size=[B])
@@ -303,11 +347,18 @@ def test_call_errors():
     key = jax.random.key(0)
     with pytest.raises(ValueError, match=r"ObsEncoder: observations of shape \(2, 20, 20, 3\).*at least 46"):
         ObsEncoder(channels=2).init(key, jnp.zeros((2, 20, 20, 3)))
-    with pytest.raises(ValueError, match=r"ObsEncoder expected in_channels=1 in \[\*B, H, W, C\], got shape \(10, 10, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"ObsEncoder expected in_channels=1 in \[\*B, H, W, C\], got shape \(10, 10, 3\)"
+    ):
         ObsEncoder(channels=2, num_layers=2, in_channels=1).init(key, jnp.zeros((10, 10, 3)))
-    with pytest.raises(ValueError, match=r"ObsDecoder: \[state, rnn_hidden\] must end with latent_dim=7, got shape \(3, 12\)"):
+    with pytest.raises(
+        ValueError, match=r"ObsDecoder: \[state, rnn_hidden\] must end with latent_dim=7, got shape \(3, 12\)"
+    ):
         ObsDecoder(channels=2, latent_dim=7).init(key, state, belief)
-    with pytest.raises(ValueError, match=r"DreamerActor: the batch dims of state, belief must agree, got state \(3, 4\), belief \(2, 8\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"DreamerActor: the batch dims of state, belief must agree, got state \(3, 4\), belief \(2, 8\)",
+    ):
         DreamerActor(2).init(key, state, belief[:2])
     with pytest.raises(ValueError, match=r"RSSMPrior: state must end with state_dim=4, got shape \(3, 5\)"):
         _prior().init(key, jnp.zeros((B, 5)), belief, action)
@@ -326,10 +377,15 @@ def test_call_errors():
         RSSMPosterior(hidden_dim=H, state_dim=S, obs_embed_dim=3).init(key, belief, jnp.zeros((B, E)))
     rollout = _rollout()
     td = _td()
-    with pytest.raises(KeyError, match=r"RSSMRollout: in_key 'belief' \(the initial belief, read at t = 0\) is missing"):
+    with pytest.raises(
+        KeyError, match=r"RSSMRollout: in_key 'belief' \(the initial belief, read at t = 0\) is missing"
+    ):
         rollout.init(key, td.exclude("belief"))
     with pytest.raises(ValueError, match=r"RSSMRollout: time is the last batch dim.*got batch_size \(\)"):
         rollout.init(key, td[0, 0])
     truncating = TensorDictModule(lambda b, e: b[..., :3], in_keys=POST_KEYS[0], out_keys=[("next", "state")])
-    with pytest.raises(ValueError, match=r"RSSMRollout: \('next', 'state'\) \(\(3, 3\), float32\) becomes 'state'.*\(\(3, 4\), float32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"RSSMRollout: \('next', 'state'\) \(\(3, 3\), float32\) becomes 'state'.*\(\(3, 4\), float32\)",
+    ):
         RSSMRollout(TensorDictModule(_prior(), *PRIOR_KEYS), truncating).init(key, td)

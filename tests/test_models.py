@@ -117,17 +117,23 @@ def test_make_layer_forms_agree():
     x = jnp.linspace(-3.0, 3.0, 7)
     expected = jnp.where(x > 0, x, 0.2 * x)
     torch_like = type("LeakyReLU", (), {"__module__": "torch.nn.modules.activation"})  # no torch import
-    for spec, kwargs in [("LeakyReLU", {"negative_slope": 0.2}), ("leakyrelu", {"negative_slope": 0.2}),
-                         (torch_like, {"negative_slope": 0.2}), (jax.nn.leaky_relu, {"negative_slope": 0.2})]:
+    for spec, kwargs in [
+        ("LeakyReLU", {"negative_slope": 0.2}),
+        ("leakyrelu", {"negative_slope": 0.2}),
+        (torch_like, {"negative_slope": 0.2}),
+        (jax.nn.leaky_relu, {"negative_slope": 0.2}),
+    ]:
         np.testing.assert_allclose(make_layer(spec, kwargs)(x), expected, rtol=1e-6)
 
 
 def test_make_layer_torch_semantics():
     x = jnp.array([-1.0, 0.4, 0.75, 30.0])
     # Softplus reverts to the identity where beta * x > threshold, as torch.
-    np.testing.assert_allclose(make_layer("Softplus", {"beta": 2.0, "threshold": 1.0})(x),
-                               jnp.array([np.log1p(np.exp(-2.0)) / 2, np.log1p(np.exp(0.8)) / 2, 0.75, 30.0]),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        make_layer("Softplus", {"beta": 2.0, "threshold": 1.0})(x),
+        jnp.array([np.log1p(np.exp(-2.0)) / 2, np.log1p(np.exp(0.8)) / 2, 0.75, 30.0]),
+        rtol=1e-6,
+    )
     np.testing.assert_allclose(make_layer("Hardtanh", {"min_val": -0.5})(x), jnp.array([-0.5, 0.4, 0.75, 1.0]))
     exact, approx = make_layer("GELU")(x), make_layer("GELU", {"approximate": "tanh"})(x)
     assert not np.allclose(exact, approx, atol=1e-6, rtol=0)  # exact erf by default
@@ -196,8 +202,9 @@ def test_mlp_several_inputs_are_concatenated(key):
 
 
 def test_mlp_layer_structure_names_and_biases(key):
-    mlp = MLP(out_features=2, num_cells=[4], norm_class="LayerNorm", activation_class=nn.PReLU,
-              single_bias_last_layer=True)
+    mlp = MLP(
+        out_features=2, num_cells=[4], norm_class="LayerNorm", activation_class=nn.PReLU, single_bias_last_layer=True
+    )
     params = mlp.init(key, jnp.ones((1, 3)))["params"]
     assert list(params) == ["linear_0", "norm_0", "activation_0", "linear_1", "bias_last"]
     assert "bias" not in params["linear_1"]
@@ -211,8 +218,13 @@ def test_mlp_layer_structure_names_and_biases(key):
 
 
 def test_mlp_accepts_flax_layer_class_and_list_kwargs(key):
-    mlp = MLP(out_features=2, num_cells=[4, 4], layer_class=nn.Dense, activation_class="LeakyReLU",
-              activation_kwargs=[{"negative_slope": 0.5}, {"negative_slope": 0.0}])
+    mlp = MLP(
+        out_features=2,
+        num_cells=[4, 4],
+        layer_class=nn.Dense,
+        activation_class="LeakyReLU",
+        activation_kwargs=[{"negative_slope": 0.5}, {"negative_slope": 0.0}],
+    )
     x = jnp.ones((3, 5))
     variables = mlp.init(key, x)
     assert mlp.apply(variables, x).shape == (3, 2)
@@ -374,8 +386,12 @@ def test_convnet_pooling_aggregator_and_squeeze(key):
     net = ConvNet(num_cells=[4, 5], aggregator_class=mean_pool, squeeze_output=True)
     x = jnp.ones((3, 8, 8, 2))
     assert _out_shape(net, _init_shapes(net, x), x) == (3, 5)
-    nchw = ConvNet(num_cells=[4, 5], aggregator_class=lambda y: y.mean(axis=(-2, -1), keepdims=True),
-                   squeeze_output=True, data_format="NCHW")
+    nchw = ConvNet(
+        num_cells=[4, 5],
+        aggregator_class=lambda y: y.mean(axis=(-2, -1), keepdims=True),
+        squeeze_output=True,
+        data_format="NCHW",
+    )
     x_nchw = jnp.ones((3, 2, 8, 8))
     assert _out_shape(nchw, _init_shapes(nchw, x_nchw), x_nchw) == (3, 5)
 
@@ -385,8 +401,11 @@ def test_convnet_jit_vmap_grad_and_atari(key):
     x = _normal(key, 3, 10, 10, 2)
     variables = net.init(key, x)
     np.testing.assert_allclose(jax.jit(net.apply)(variables, x), net.apply(variables, x), atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(net.apply, in_axes=(None, 0))(variables, x),
-                               jnp.stack([net.apply(variables, xi) for xi in x]), atol=1e-6)
+    np.testing.assert_allclose(
+        jax.vmap(net.apply, in_axes=(None, 0))(variables, x),
+        jnp.stack([net.apply(variables, xi) for xi in x]),
+        atol=1e-6,
+    )
     grads = jax.grad(lambda v: jnp.sum(net.apply(v, x)))(variables)
     assert all(bool(jnp.isfinite(g).all()) for g in jax.tree_util.tree_leaves(grads))
     dqn = ConvNet.default_atari_dqn(5)
@@ -423,8 +442,12 @@ def test_load_state_dict_errors():
     state = _torch_like_mlp_state(np.random.default_rng(0))
     x = jnp.zeros((1, 3))
     with pytest.raises(ValueError, match=r"modules left over .*\['2'\]"):
-        load_state_dict(MLP(out_features=8), {k: v for k, v in state.items() if k.startswith("0.")} | {
-            "2.weight": state["2.weight"][:, :3], "2.bias": state["2.bias"]}, x)
+        load_state_dict(
+            MLP(out_features=8),
+            {k: v for k, v in state.items() if k.startswith("0.")}
+            | {"2.weight": state["2.weight"][:, :3], "2.bias": state["2.bias"]},
+            x,
+        )
     with pytest.raises(ValueError, match="no module left for flax module 'linear_2'"):
         load_state_dict(MLP(out_features=2, num_cells=[8, 2]), state, x)
     shape_msg = r"'params/linear_0/kernel' has shape \(4, 8\), torch '0.weight' gives \(3, 8\)"
@@ -457,7 +480,10 @@ def _convert_log_scale(module, stream, target):
 
 def test_registered_converter_is_used_inside_a_sequence():
     seq = nn.Sequential([Linear(2), _LogScale()])
-    state = {"0.weight": np.eye(2, dtype=np.float32), "0.bias": np.zeros(2, np.float32),
-             "1.log_scale": np.log(np.array([2.0, 3.0], np.float32))}
+    state = {
+        "0.weight": np.eye(2, dtype=np.float32),
+        "0.bias": np.zeros(2, np.float32),
+        "1.log_scale": np.log(np.array([2.0, 3.0], np.float32)),
+    }
     variables = load_state_dict(seq, state, jnp.zeros((1, 2)))
     np.testing.assert_allclose(seq.apply(variables, jnp.ones((1, 2))), jnp.array([[2.0, 3.0]]), rtol=1e-6)

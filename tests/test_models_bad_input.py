@@ -64,7 +64,10 @@ NAN, INF = float("nan"), float("inf")
         (dict(out_features=0), r"MLP: out_features must be a positive int, got 0"),
         (dict(out_features=-2, num_cells=[4]), r"MLP: out_features must be a positive int, got -2"),
         (dict(out_features=(3, 0)), r"MLP: out_features must hold positive ints, got \(3, 0\) \(entry 1 is 0\)"),
-        (dict(out_features=2, num_cells=[8, 0]), r"MLP: num_cells must hold positive ints, got \[8, 0\] \(entry 1 is 0\)"),
+        (
+            dict(out_features=2, num_cells=[8, 0]),
+            r"MLP: num_cells must hold positive ints, got \[8, 0\] \(entry 1 is 0\)",
+        ),
         (dict(out_features=2, num_cells=[8, 8], depth=3), r"MLP: depth=3 conflicts with num_cells=\[8, 8\]"),
         (dict(out_features=2, num_cells=[8], depth=0), r"depth=0 conflicts with num_cells=\[8\]"),
         (dict(out_features=2, in_features=0), r"MLP: in_features must be a positive int or None, got 0"),
@@ -159,19 +162,34 @@ def test_noisy_linear_refuses_a_non_finite_or_negative_std_init(std_init):
     [
         (lambda: DdpgMlpActor(0), r"DdpgMlpActor: action_dim must be a positive int, got 0"),
         (lambda: DdpgCnnActor(-1), r"DdpgCnnActor: action_dim must be a positive int, got -1"),
-        (lambda: DdpgMlpActor(2, mlp_net_kwargs={"num_cells": [0, 3]}),
-         r"DdpgMlpActor mlp_net_kwargs: MLP: num_cells must hold positive ints"),
-        (lambda: DdpgCnnActor(2, conv_net_kwargs={"strides": [4, 0, 1]}),
-         r"DdpgCnnActor conv_net_kwargs: ConvNet: strides\[1\] must be a positive int"),
-        (lambda: DdpgCnnQNet(mlp_net_kwargs={"depth": -2}), r"DdpgCnnQNet mlp_net_kwargs: MLP: depth must be an int >= 0"),
-        (lambda: DdpgMlpQNet(mlp_net_kwargs_net1={"out_features": 0}),
-         r"DdpgMlpQNet mlp_net_kwargs_net1: MLP: out_features must be a positive int"),
-        (lambda: DuelingMlpDQNet(3, mlp_kwargs_output={"num_cells": 0}),
-         r"DuelingMlpDQNet mlp_kwargs_output: MLP: num_cells must be a positive int"),
-        (lambda: DuelingMlpDQNet(3, mlp_kwargs_feature={"out_features": 0}),
-         r"DuelingMlpDQNet mlp_kwargs_feature: MLP: out_features must be a positive int"),
-        (lambda: DuelingCnnDQNet(3, cnn_kwargs={"num_cells": [8, 0, 8]}),
-         r"DuelingCnnDQNet cnn_kwargs: ConvNet: num_cells\[1\] must be a positive int"),
+        (
+            lambda: DdpgMlpActor(2, mlp_net_kwargs={"num_cells": [0, 3]}),
+            r"DdpgMlpActor mlp_net_kwargs: MLP: num_cells must hold positive ints",
+        ),
+        (
+            lambda: DdpgCnnActor(2, conv_net_kwargs={"strides": [4, 0, 1]}),
+            r"DdpgCnnActor conv_net_kwargs: ConvNet: strides\[1\] must be a positive int",
+        ),
+        (
+            lambda: DdpgCnnQNet(mlp_net_kwargs={"depth": -2}),
+            r"DdpgCnnQNet mlp_net_kwargs: MLP: depth must be an int >= 0",
+        ),
+        (
+            lambda: DdpgMlpQNet(mlp_net_kwargs_net1={"out_features": 0}),
+            r"DdpgMlpQNet mlp_net_kwargs_net1: MLP: out_features must be a positive int",
+        ),
+        (
+            lambda: DuelingMlpDQNet(3, mlp_kwargs_output={"num_cells": 0}),
+            r"DuelingMlpDQNet mlp_kwargs_output: MLP: num_cells must be a positive int",
+        ),
+        (
+            lambda: DuelingMlpDQNet(3, mlp_kwargs_feature={"out_features": 0}),
+            r"DuelingMlpDQNet mlp_kwargs_feature: MLP: out_features must be a positive int",
+        ),
+        (
+            lambda: DuelingCnnDQNet(3, cnn_kwargs={"num_cells": [8, 0, 8]}),
+            r"DuelingCnnDQNet cnn_kwargs: ConvNet: num_cells\[1\] must be a positive int",
+        ),
         (lambda: DuelingMlpDQNet(out_features=(3, 0)), r"out_features must be a positive int or a shape of them"),
     ],
 )
@@ -197,14 +215,22 @@ def test_ddpg_and_dueling_sizes_raise_at_construction(build, message):
         (lambda: GRUCell(hidden_size=-1), r"GRUCell: hidden_size must be a positive int, got -1"),
         (lambda: LSTMCell(hidden_size=3, input_size=0), r"LSTMCell: input_size must be a positive int or None"),
         (lambda: LSTMNet(0, {"hidden_size": 3}, {"out_features": 3}), r"LSTMNet: out_features must be a positive int"),
-        (lambda: LSTMNet(2, {"hidden_size": 0}, {"out_features": 3}),
-         r"LSTMNet lstm_kwargs: LSTM: hidden_size must be a positive int, got 0"),
-        (lambda: LSTMNet(2, {"hidden_size": 3}, {"out_features": 3, "depth": -1}),
-         r"LSTMNet mlp_kwargs: MLP: depth must be an int >= 0"),
-        (lambda: LSTMModule(hidden_size=3, num_layers=0, in_key="obs", out_key="emb"),
-         r"LSTM: num_layers must be a positive int, got 0"),
-        (lambda: GRUModule(hidden_size=3, dropout=1.5, in_key="obs", out_key="emb"),
-         r"GRU: dropout must be a number in \[0, 1\), got 1.5"),
+        (
+            lambda: LSTMNet(2, {"hidden_size": 0}, {"out_features": 3}),
+            r"LSTMNet lstm_kwargs: LSTM: hidden_size must be a positive int, got 0",
+        ),
+        (
+            lambda: LSTMNet(2, {"hidden_size": 3}, {"out_features": 3, "depth": -1}),
+            r"LSTMNet mlp_kwargs: MLP: depth must be an int >= 0",
+        ),
+        (
+            lambda: LSTMModule(hidden_size=3, num_layers=0, in_key="obs", out_key="emb"),
+            r"LSTM: num_layers must be a positive int, got 0",
+        ),
+        (
+            lambda: GRUModule(hidden_size=3, dropout=1.5, in_key="obs", out_key="emb"),
+            r"GRU: dropout must be a number in \[0, 1\), got 1.5",
+        ),
     ],
 )
 def test_recurrent_sizes_raise_at_construction(build, message):
@@ -219,15 +245,20 @@ def test_recurrent_sizes_raise_at_construction(build, message):
     "build, message",
     [
         # n_head=0 used to be a ZeroDivisionError from n_embd % n_head.
-        (lambda: DecisionTransformer(3, 2, {"n_head": 0}), r"DecisionTransformer: config.n_head must be a positive int, got 0"),
+        (
+            lambda: DecisionTransformer(3, 2, {"n_head": 0}),
+            r"DecisionTransformer: config.n_head must be a positive int, got 0",
+        ),
         (lambda: DecisionTransformer(3, 2, {"n_layer": 0}), r"config.n_layer must be a positive int, got 0"),
         (lambda: DecisionTransformer(3, 2, {"n_embd": 10, "n_head": 4}), r"n_embd=10 must be divisible by n_head=4"),
         (lambda: DecisionTransformer(3, 2, {"n_inner": 0}), r"config.n_inner must be a positive int or None, got 0"),
         (lambda: DecisionTransformer(3, 2, {"n_positions": 0}), r"config.n_positions must be a positive int"),
         (lambda: DecisionTransformer(0, 2), r"DecisionTransformer: state_dim must be a positive int, got 0"),
         (lambda: DTActor(3, 0), r"DTActor: action_dim must be a positive int, got 0"),
-        (lambda: OnlineDTActor(3, 2, {"attn_pdrop": 1.5}),
-         r"OnlineDTActor: transformer_config.attn_pdrop must be a number in \[0, 1\), got 1.5"),
+        (
+            lambda: OnlineDTActor(3, 2, {"attn_pdrop": 1.5}),
+            r"OnlineDTActor: transformer_config.attn_pdrop must be a number in \[0, 1\), got 1.5",
+        ),
         (lambda: GPT2Model({"n_embd": -4, "n_head": 1}), r"GPT2Model: config.n_embd must be a positive int, got -4"),
         (lambda: GPT2Model({"layer_norm_epsilon": 0.0}), r"config.layer_norm_epsilon must be a finite number > 0.0"),
         (lambda: GPT2Model(vocab_size=0), r"GPT2Model: vocab_size must be a positive int or None, got 0"),
@@ -239,7 +270,10 @@ def test_recurrent_sizes_raise_at_construction(build, message):
         (lambda: ObsDecoder(kernel_sizes=[5, 0, 6, 6]), r"ObsDecoder: kernel_sizes must hold positive ints"),
         (lambda: ObsDecoder(out_channels=0), r"ObsDecoder: out_channels must be a positive int, got 0"),
         (lambda: RSSMPrior(Unbounded(shape=(2,)), state_dim=0), r"RSSMPrior: state_dim must be a positive int, got 0"),
-        (lambda: RSSMPrior(Unbounded(shape=(2,)), rnn_hidden_dim=-1), r"RSSMPrior: rnn_hidden_dim must be a positive int"),
+        (
+            lambda: RSSMPrior(Unbounded(shape=(2,)), rnn_hidden_dim=-1),
+            r"RSSMPrior: rnn_hidden_dim must be a positive int",
+        ),
         (lambda: RSSMPosterior(hidden_dim=0), r"RSSMPosterior: hidden_dim must be a positive int, got 0"),
         (lambda: RSSMPosterior(scale_lb=NAN), r"RSSMPosterior: scale_lb must be a finite number >= 0.0, got nan"),
     ],
@@ -260,22 +294,44 @@ def test_obs_decoder_int_kernel_default_for_other_depths():
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: MultiAgentMLP(4, 0, 3, centralized=False, share_params=True),
-         r"MultiAgentMLP: n_agent_outputs must be a positive int, got 0"),
-        (lambda: MultiAgentMLP(0, 2, 3, centralized=False, share_params=True),
-         r"MultiAgentMLP: n_agent_inputs must be a positive int or None, got 0"),
-        (lambda: MultiAgentMLP(4, 2, 3, centralized=False, share_params=False, depth=2, num_cells=0),
-         r"MultiAgentMLP \(per-agent network\): MLP: num_cells must be a positive int, got 0"),
-        (lambda: MultiAgentConvNet(3, False, False, num_cells=[8, 0]),
-         r"MultiAgentConvNet \(per-agent network\): ConvNet: num_cells\[1\] must be a positive int"),
-        (lambda: MultiAgentConvNet(3, False, False, in_features=0), r"MultiAgentConvNet: in_features must be a positive int"),
+        (
+            lambda: MultiAgentMLP(4, 0, 3, centralized=False, share_params=True),
+            r"MultiAgentMLP: n_agent_outputs must be a positive int, got 0",
+        ),
+        (
+            lambda: MultiAgentMLP(0, 2, 3, centralized=False, share_params=True),
+            r"MultiAgentMLP: n_agent_inputs must be a positive int or None, got 0",
+        ),
+        (
+            lambda: MultiAgentMLP(4, 2, 3, centralized=False, share_params=False, depth=2, num_cells=0),
+            r"MultiAgentMLP \(per-agent network\): MLP: num_cells must be a positive int, got 0",
+        ),
+        (
+            lambda: MultiAgentConvNet(3, False, False, num_cells=[8, 0]),
+            r"MultiAgentConvNet \(per-agent network\): ConvNet: num_cells\[1\] must be a positive int",
+        ),
+        (
+            lambda: MultiAgentConvNet(3, False, False, in_features=0),
+            r"MultiAgentConvNet: in_features must be a positive int",
+        ),
         (lambda: VDNMixer(0), r"VDNMixer: n_agents must be a positive int, got 0"),
-        (lambda: QMixer(state_shape=(2, 0), mixing_embed_dim=4, n_agents=2), r"QMixer: state_shape must hold positive ints"),
-        (lambda: QMixer(state_shape=5, mixing_embed_dim=0, n_agents=2), r"QMixer: mixing_embed_dim must be a positive int"),
-        (lambda: QMixer(state_shape=5, mixing_embed_dim=3, n_agents=0), r"QMixer: n_agents must be a positive int, got 0"),
+        (
+            lambda: QMixer(state_shape=(2, 0), mixing_embed_dim=4, n_agents=2),
+            r"QMixer: state_shape must hold positive ints",
+        ),
+        (
+            lambda: QMixer(state_shape=5, mixing_embed_dim=0, n_agents=2),
+            r"QMixer: mixing_embed_dim must be a positive int",
+        ),
+        (
+            lambda: QMixer(state_shape=5, mixing_embed_dim=3, n_agents=0),
+            r"QMixer: n_agents must be a positive int, got 0",
+        ),
         (lambda: NormalParamExtractor(scale_lb=NAN), r"NormalParamExtractor: scale_lb must be a finite number >= 0.0"),
-        (lambda: AddStateIndependentNormalScale(scale_shape=(2, 0)),
-         r"AddStateIndependentNormalScale: scale_shape must hold positive ints"),
+        (
+            lambda: AddStateIndependentNormalScale(scale_shape=(2, 0)),
+            r"AddStateIndependentNormalScale: scale_shape must hold positive ints",
+        ),
         (lambda: AddStateIndependentNormalScale(init_value=INF), r"init_value must be a finite number, got inf"),
     ],
 )
@@ -312,8 +368,11 @@ def test_recurrent_mode_refuses_a_batch_without_time(recurrent):
     obs = jax.random.normal(jax.random.key(1), (B, IN))
     td = TensorDict({"obs": obs, "is_init": jnp.zeros(B, bool).at[0].set(True)}, [B])
     name = type(module).__name__
-    with pytest.raises(ValueError, match=rf"{name} in recurrent mode needs a time dim.*batch_size \[\*B, T\].*"
-                                         r"got batch_size \[4\].*recurrent_mode=False.*td.reshape\(1, T\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name} in recurrent mode needs a time dim.*batch_size \[\*B, T\].*"
+        r"got batch_size \[4\].*recurrent_mode=False.*td.reshape\(1, T\)",
+    ):
         module.apply(variables, td, recurrent_mode=True)
     with pytest.raises(ValueError, match="needs a time dim"):  # a trace-time error, under jit too
         jax.jit(lambda v, td: module.apply(v, td, recurrent_mode=True))(variables, td)
@@ -332,13 +391,20 @@ def test_recurrent_mode_reads_time_from_the_batch_size(recurrent):
     module, variables = recurrent
     # A [] TensorDict holding [B, T, in] used to be run as B sequences; the time axis must be a batch dim.
     with pytest.raises(ValueError, match=r"needs a time dim.*got batch_size \[\]"):
-        module.apply(variables, TensorDict({"obs": jnp.ones((B, T, IN)), "is_init": jnp.ones((B, T), bool)}),
-                     recurrent_mode=True)
+        module.apply(
+            variables, TensorDict({"obs": jnp.ones((B, T, IN)), "is_init": jnp.ones((B, T), bool)}), recurrent_mode=True
+        )
     # Extra dims after the batch used to become the time axis (T := 2 here), silently.
-    with pytest.raises(ValueError, match=r"in_key 'obs' must have shape \[\*B, T, features\] = \[4, 5, features\].*"
-                                         r"got \(4, 5, 2, 3\)"):
-        module.apply(variables, TensorDict({"obs": jnp.ones((B, T, 2, IN)), "is_init": jnp.ones((B, T), bool)}, [B, T]),
-                     recurrent_mode=True)
+    with pytest.raises(
+        ValueError,
+        match=r"in_key 'obs' must have shape \[\*B, T, features\] = \[4, 5, features\].*"
+        r"got \(4, 5, 2, 3\)",
+    ):
+        module.apply(
+            variables,
+            TensorDict({"obs": jnp.ones((B, T, 2, IN)), "is_init": jnp.ones((B, T), bool)}, [B, T]),
+            recurrent_mode=True,
+        )
     # The array call form reads the value's leading dims as [*B, T].
     emb = module.apply(variables, obs=jnp.ones((B, T, IN)), is_init=jnp.zeros((B, T), bool), recurrent_mode=True)[0]
     assert emb.shape == (B, T, H)
@@ -366,7 +432,9 @@ def test_vmap_module_checks_its_batch():
     # No batch dim: mapping over the leaf's first dim would treat its event dim as a batch.
     with pytest.raises(ValueError, match=r"VmapModule\(TensorDictModule\) maps over a batch dim.*got batch_size \[\]"):
         vm.init(jax.random.key(0), TensorDict({"x": jnp.ones((4, 5))}))
-    with pytest.raises(ValueError, match=r"VmapModule\(TensorDictModule\): vmap_dim 2 is out of range for batch_size \[4, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"VmapModule\(TensorDictModule\): vmap_dim 2 is out of range for batch_size \[4, 3\]"
+    ):
         VmapModule(inner, vmap_dim=2).init(jax.random.key(0), td)
     with pytest.raises(TypeError, match="VmapModule: vmap_dim must be an int"):
         VmapModule(inner, vmap_dim=1.0)

@@ -38,7 +38,9 @@ def _chained(excinfo, flax_type):
 
 def test_variables_of_another_size():
     other = TensorDictModule(MLP(out_features=2, num_cells=[16]), in_keys=["observation"], out_keys=["action"])
-    with pytest.raises(ValueError, match=rf"TensorDictModule\(MLP\)\.apply: the variables do not fit this module .*{USAGE}") as e:
+    with pytest.raises(
+        ValueError, match=rf"TensorDictModule\(MLP\)\.apply: the variables do not fit this module .*{USAGE}"
+    ) as e:
         ACTOR.apply(other.init(jax.random.key(0), TD), TD)
     _chained(e, flax.errors.ScopeParamShapeError)
 
@@ -53,7 +55,9 @@ def test_variables_of_another_module():
 
 
 def test_params_instead_of_variables_and_empty_variables():
-    with pytest.raises(ValueError, match=rf"no collection such as 'params': pass the whole variables \(v\), not v\['params'\].*{USAGE}") as e:
+    with pytest.raises(
+        ValueError, match=rf"no collection such as 'params': pass the whole variables \(v\), not v\['params'\].*{USAGE}"
+    ) as e:
         ACTOR.apply(VARIABLES["params"], TD)
     _chained(e, flax.errors.ScopeCollectionNotFound)
     with pytest.raises(ValueError, match=r"the variables are empty \(\{\}\), but this module has variables") as e:
@@ -64,7 +68,9 @@ def test_params_instead_of_variables_and_empty_variables():
 
 
 def test_direct_call_of_a_module_with_variables():
-    with pytest.raises(RuntimeError, match=rf"TensorDictModule\(MLP\) has variables .* cannot be called directly.*{USAGE}\)") as e:
+    with pytest.raises(
+        RuntimeError, match=rf"TensorDictModule\(MLP\) has variables .* cannot be called directly.*{USAGE}\)"
+    ) as e:
         ACTOR(TD)
     _chained(e, flax.errors.CallCompactUnboundModuleError)
     egreedy = EGreedyModule(Categorical(4))
@@ -82,10 +88,16 @@ def test_missing_or_misspelt_rng_stream():
     td = TensorDict({"action": jnp.zeros(5, jnp.int32)}, batch_size=[5])
     variables = egreedy.init(jax.random.key(0), td)
     assert egreedy.rng_streams() == ("exploration",)
-    with pytest.raises(ValueError, match=r"EGreedyModule\.apply: it draws from the RNG stream 'exploration', which was not given; rngs given: none.*rngs=\{'exploration': key\}") as e:
+    with pytest.raises(
+        ValueError,
+        match=r"EGreedyModule\.apply: it draws from the RNG stream 'exploration', which was not given; "
+        r"rngs given: none.*rngs=\{'exploration': key\}",
+    ) as e:
         egreedy.apply(variables, td)
     _chained(e, flax.errors.InvalidRngError)
-    with pytest.raises(ValueError, match=r"rngs given: \['explore'\] \('explore' is not a stream name; did you mean 'exploration'\?\)"):
+    with pytest.raises(
+        ValueError, match=r"rngs given: \['explore'\] \('explore' is not a stream name; did you mean 'exploration'\?\)"
+    ):
         egreedy.apply(variables, td, rngs={"explore": jax.random.key(0)})
     head = SafeProbabilisticModule(["loc", "scale"], ["action"], distribution_class=TanhNormal)
     td = TensorDict({"loc": jnp.zeros((2, 1)), "scale": jnp.ones((2, 1))}, batch_size=[2])
@@ -97,7 +109,9 @@ def test_missing_or_misspelt_rng_stream():
 
 def test_unknown_exploration_type_lists_the_valid_values():
     valid = r"valid: ExplorationType\.MODE / MEDIAN / MEAN / RANDOM / DETERMINISTIC, their values 'mode', .*or None"
-    with pytest.raises(ValueError, match=rf"QValueModule: exploration_type: unknown exploration type 'randum'; {valid}"):
+    with pytest.raises(
+        ValueError, match=rf"QValueModule: exploration_type: unknown exploration type 'randum'; {valid}"
+    ):
         QValueModule("categorical")(jnp.ones(3), exploration_type="randum")
     with pytest.raises(ValueError, match=rf"EGreedyModule: exploration_type: unknown .*'randum'; {valid}"):
         EGreedyModule(Categorical(4), exploration_type="randum")  # a field: at construction
@@ -129,4 +143,6 @@ def test_the_boundary_keeps_jit_vmap_scan_mutable_and_rngs():
     assert values.shape == (5, 2)
     # errors raised while tracing under jit are the library's too
     with pytest.raises(ValueError, match="the variables do not fit"):
-        jax.jit(ACTOR.apply)({"params": {"module": {"linear_0": {"kernel": jnp.ones((3, 16)), "bias": jnp.ones(16)}}}}, TD)
+        jax.jit(ACTOR.apply)(
+            {"params": {"module": {"linear_0": {"kernel": jnp.ones((3, 16)), "bias": jnp.ones(16)}}}}, TD
+        )

@@ -32,15 +32,19 @@ def _shapes(tree):
 def test_separate_parameters_are_stacked_on_a_leading_agent_axis_and_shared_have_none(key, centralized):
     n_in = 4 * N if centralized else 4
     separate = jax.eval_shape(_mlp(centralized, False).init, key, X)["params"]
-    assert _shapes(separate) == {"agent_networks": {
-        "linear_0": {"kernel": (N, n_in, 8), "bias": (N, 8)},
-        "linear_1": {"kernel": (N, 8, 2), "bias": (N, 2)},
-    }}
+    assert _shapes(separate) == {
+        "agent_networks": {
+            "linear_0": {"kernel": (N, n_in, 8), "bias": (N, 8)},
+            "linear_1": {"kernel": (N, 8, 2), "bias": (N, 2)},
+        }
+    }
     shared = jax.eval_shape(_mlp(centralized, True).init, key, X)["params"]
-    assert _shapes(shared) == {"shared_network": {
-        "linear_0": {"kernel": (n_in, 8), "bias": (8,)},
-        "linear_1": {"kernel": (8, 2), "bias": (2,)},
-    }}
+    assert _shapes(shared) == {
+        "shared_network": {
+            "linear_0": {"kernel": (n_in, 8), "bias": (8,)},
+            "linear_1": {"kernel": (8, 2), "bias": (2,)},
+        }
+    }
     assert "stacked on a leading axis of size n_agents=3" in repr(_mlp(centralized, False))
     assert "shared by all agents" in repr(_mlp(centralized, True))
 
@@ -68,8 +72,11 @@ def test_modes_equal_a_plain_mlp_per_agent(key, centralized, share_params):
     single = MLP(out_features=2, depth=1, num_cells=8, activation_class="Tanh")
     inputs = X.reshape(5, -1) if centralized else None
     for i in range(N):
-        params = variables["params"]["shared_network"] if share_params else jax.tree_util.tree_map(
-            lambda p: p[i], variables["params"]["agent_networks"])
+        params = (
+            variables["params"]["shared_network"]
+            if share_params
+            else jax.tree_util.tree_map(lambda p, i=i: p[i], variables["params"]["agent_networks"])
+        )
         expected = single.apply({"params": params}, X[:, i] if inputs is None else inputs)
         np.testing.assert_allclose(out[:, i], expected, atol=1e-6)
 
@@ -146,16 +153,24 @@ def test_bad_arguments_and_inputs_raise(key):
     with pytest.raises(ValueError, match="n_agents must be a positive integer, got 0"):
         MultiAgentMLP(4, 2, 0, centralized=False, share_params=False)
     net = _mlp(False, False)
-    with pytest.raises(ValueError, match=r"MultiAgentMLP\(n_agents=3\) .* the agent axis \(dim -2\) has size 2 in shape \(5, 2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"MultiAgentMLP\(n_agents=3\) .* the agent axis \(dim -2\) has size 2 in shape \(5, 2, 4\)"
+    ):
         net.init(key, X[:, :2])
-    with pytest.raises(ValueError, match=r"MultiAgentMLP expects inputs with an agent axis at dim -2, got shape \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"MultiAgentMLP expects inputs with an agent axis at dim -2, got shape \(4,\)"
+    ):
         net.init(key, X[0, 0])
     with pytest.raises(ValueError, match=r"n_agent_inputs=4\], got shape \(5, 3, 3\)"):
         net.init(key, X[..., :3])
     conv = MultiAgentConvNet(N, False, False, **SMALL_CONV)
-    with pytest.raises(ValueError, match=r"MultiAgentConvNet\(n_agents=3\) .* \(dim -4\) has size 2 in shape \(2, 2, 9, 9, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"MultiAgentConvNet\(n_agents=3\) .* \(dim -4\) has size 2 in shape \(2, 2, 9, 9, 2\)"
+    ):
         conv.init(key, IMAGES[:, :2])
-    with pytest.raises(ValueError, match=r"MultiAgentConvNet expects inputs with an agent axis at dim -4, got shape \(9, 9, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"MultiAgentConvNet expects inputs with an agent axis at dim -4, got shape \(9, 9, 2\)"
+    ):
         conv.init(key, IMAGES[0, 0])
 
 
@@ -168,8 +183,9 @@ STATE = jax.random.normal(jax.random.key(4), (4, 2, 5))
 
 def test_vdn_mixer_is_callable_directly_and_in_a_tensordict_module():
     np.testing.assert_allclose(VDNMixer(n_agents=N)(Q), Q.sum(axis=-2), atol=1e-6)
-    mixer = TensorDictModule(VDNMixer(n_agents=N), in_keys=[("agents", "chosen_action_value")],
-                             out_keys=["chosen_action_value"])
+    mixer = TensorDictModule(
+        VDNMixer(n_agents=N), in_keys=[("agents", "chosen_action_value")], out_keys=["chosen_action_value"]
+    )
     td = TensorDict({"agents": TensorDict({"chosen_action_value": Q}, [4, N])}, [4])
     assert mixer(td)["chosen_action_value"].shape == (4, 1)
 
@@ -196,14 +212,20 @@ def test_qmixer_parameters_monotonicity_jit_and_vmap(key):
 
 def test_mixer_bad_inputs_raise(key):
     vdn = VDNMixer(n_agents=N)
-    with pytest.raises(ValueError, match=r"VDNMixer expected chosen_action_value \[\*B, n_agents=3, 1\], got shape \(4, 2, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"VDNMixer expected chosen_action_value \[\*B, n_agents=3, 1\], got shape \(4, 2, 1\)"
+    ):
         vdn(Q[:, :2])
     with pytest.raises(ValueError, match="VDNMixer takes one input, chosen_action_value; got 2 inputs"):
         vdn(Q, STATE)
     qmix = QMixer(state_shape=(2, 5), mixing_embed_dim=6, n_agents=N)
     with pytest.raises(ValueError, match="QMixer takes two inputs, chosen_action_value and state; got 1"):
         qmix.init(key, Q)
-    with pytest.raises(ValueError, match=r"QMixer expected a state ending with state_shape=\(2, 5\), got state shape \(4, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"QMixer expected a state ending with state_shape=\(2, 5\), got state shape \(4, 10\)"
+    ):
         qmix.init(key, Q, STATE.reshape(4, 10))
-    with pytest.raises(ValueError, match=r"QMixer: the batch dims of state \(3, 2, 5\) and of chosen_action_value \(4, 3, 1\) differ"):
+    with pytest.raises(
+        ValueError, match=r"QMixer: the batch dims of state \(3, 2, 5\) and of chosen_action_value \(4, 3, 1\) differ"
+    ):
         qmix.init(key, Q, STATE[:3])

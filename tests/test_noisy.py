@@ -397,8 +397,13 @@ def test_mlp_threads_the_exploration_type_and_train_mode_to_its_layers(key):
     np.testing.assert_allclose(net.apply(variables, x), by_layers(None), rtol=1e-5, atol=1e-6)
     assert not np.allclose(by_layers("random"), by_layers(None))
 
-    legacy = MLP(out_features=OUT, num_cells=[8], layer_class=NoisyLinear, activation_class="ReLU",
-                 layer_kwargs={"use_exploration_type": False})
+    legacy = MLP(
+        out_features=OUT,
+        num_cells=[8],
+        layer_class=NoisyLinear,
+        activation_class="ReLU",
+        layer_kwargs={"use_exploration_type": False},
+    )
     np.testing.assert_allclose(legacy.apply(variables, x), by_layers("random"), rtol=1e-5, atol=1e-6)  # train mode
     np.testing.assert_allclose(legacy.apply(variables, x, deterministic=True), by_layers(None), rtol=1e-5, atol=1e-6)
     evaluation = legacy.clone(deterministic=True)
@@ -428,7 +433,8 @@ def test_noisy_dueling_zeroes_bias_mu_as_torchrl_and_keeps_bias_sigma(key):
 
 def test_noisy_cnn_dueling_heads_take_the_exploration_type(key):
     net = DuelingCnnDQNet(
-        OUT, cnn_kwargs={"num_cells": [4], "kernel_sizes": [3], "strides": [1]},
+        OUT,
+        cnn_kwargs={"num_cells": [4], "kernel_sizes": [3], "strides": [1]},
         mlp_kwargs={"num_cells": 8, "layer_class": NoisyLinear},
     )
     frames = jax.random.normal(jax.random.key(1), (2, 5, 5, 1))

@@ -269,8 +269,13 @@ def test_mult_one_hot_with_batch_dims_and_spelling():
 
 @pytest.mark.parametrize(
     "var_nums, match",
-    [(None, "needs var_nums"), ([2, 2], r"summing to the number of actions 5"), (2, "must divide"),
-     ([3, 0, 2], "positive"), (0, "must divide")],
+    [
+        (None, "needs var_nums"),
+        ([2, 2], r"summing to the number of actions 5"),
+        (2, "must divide"),
+        ([3, 0, 2], "positive"),
+        (0, "must divide"),
+    ],
 )
 def test_mult_one_hot_rejects_bad_var_nums(var_nums, match):
     with pytest.raises(ValueError, match=match):
@@ -498,7 +503,9 @@ def test_check_any_action_allowed_under_checkify_jit_and_eagerly():
 
     bad = jnp.array([[True, False], [False, False], [False, False]])
     err, action = checkify.checkify(jax.jit(act))(bad)
-    with pytest.raises(checkify.JaxRuntimeError, match=r"my_policy: .* 2 row\(s\), at flat batch indices \[ *1 +2 +-1\]"):
+    with pytest.raises(
+        checkify.JaxRuntimeError, match=r"my_policy: .* 2 row\(s\), at flat batch indices \[ *1 +2 +-1\]"
+    ):
         err.throw()
     np.testing.assert_array_equal(action, [0, 0, 0])
     err, _ = checkify.checkify(jax.jit(act))(jnp.ones((3, 2), bool))

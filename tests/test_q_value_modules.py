@@ -146,7 +146,10 @@ def test_bad_input_errors_name_the_module_key_and_shapes():
         QValueModule("categorical", spec=OneHot(3))
     with pytest.raises(ValueError, match="must contain the action_value_key"):
         QValueModule("categorical", out_keys=["action", "q"])
-    with pytest.raises(ValueError, match=r"QValueModule \(in_keys \['action_value', 'action_mask'\]\).*mask has shape \(2, 4\).*\(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"QValueModule \(in_keys \['action_value', 'action_mask'\]\).*mask has shape \(2, 4\).*\(2, 3\)",
+    ):
         QValueModule("categorical", action_mask_key="action_mask")(values_td(jnp.zeros((2, 3)), mask=jnp.ones((2, 4))))
     with pytest.raises(KeyError, match="in_key 'action_mask' is missing"):
         QValueModule("categorical", action_mask_key="action_mask")(values_td(jnp.zeros((2, 3))))
@@ -184,7 +187,10 @@ def test_distributional_module_never_picks_a_masked_action():
 
 def test_distributional_actor_works_with_an_action_mask():
     actor = DistributionalQValueActor(
-        module=MLP(out_features=(5, 3)), support=jnp.linspace(-1, 1, 5), spec=Categorical(3), action_mask_key="action_mask"
+        module=MLP(out_features=(5, 3)),
+        support=jnp.linspace(-1, 1, 5),
+        spec=Categorical(3),
+        action_mask_key="action_mask",
     )
     assert actor.in_keys == ["observation", "action_mask"]
     mask = jnp.array([[False, True, False], [True, False, True]])
@@ -270,7 +276,9 @@ def test_q_value_module_given_a_spec_checks_the_width_and_var_nums():
 def test_distributional_actor_checks_atoms_and_actions():
     td = TensorDict({"observation": jnp.ones((2, 5))}, batch_size=[2])
     actor = DistributionalQValueActor(MLP(out_features=(3, 4)), support=jnp.arange(3.0), spec=OneHot(5))
-    with pytest.raises(ValueError, match=r"DistributionalQValueModule: 'action_value' has 4 actions .* has 5.*\(3, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"DistributionalQValueModule: 'action_value' has 4 actions .* has 5.*\(3, 5\)"
+    ):
         actor.init(jax.random.key(0), td)
     actor = DistributionalQValueActor(MLP(out_features=(4, 5)), support=jnp.arange(3.0), spec=OneHot(5))
     with pytest.raises(ValueError, match=r"atoms = len\(support\) = 3 .*\(2, 4, 5\)"):
@@ -295,13 +303,19 @@ def test_q_value_module_writes_any_action_allowed(space):
 
 def test_mult_one_hot_and_binary_flags():
     mask = jnp.array([[True, False, False, False, True], [False, True, True, True, False]])
-    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=mask))
+    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(
+        values_td(jnp.ones((2, 5)), mask=mask)
+    )
     np.testing.assert_array_equal(out["any_action_allowed"], [True, True])
     mask = mask.at[1, 2:].set(False)  # the second block of row 1 allows nothing
-    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=mask))
+    out = QValueModule("mult_one_hot", var_nums=[2, 3], action_mask_key="action_mask")(
+        values_td(jnp.ones((2, 5)), mask=mask)
+    )
     np.testing.assert_array_equal(out["any_action_allowed"], [True, False])
     np.testing.assert_array_equal(out["action"][1], [0, 1, 1, 0, 0])  # the empty block: entry 0
-    out = QValueModule("binary", action_mask_key="action_mask")(values_td(jnp.ones((2, 5)), mask=jnp.zeros((2, 5), bool)))
+    out = QValueModule("binary", action_mask_key="action_mask")(
+        values_td(jnp.ones((2, 5)), mask=jnp.zeros((2, 5), bool))
+    )
     np.testing.assert_array_equal(out["any_action_allowed"], [True, True])  # the all-zero action
     np.testing.assert_array_equal(out["action"], 0)
 
@@ -318,8 +332,13 @@ def test_distributional_module_flag_and_masked_row_rule():
 @pytest.mark.parametrize("distributional", [False, True])
 def test_q_value_check_mask_raises_under_checkify(distributional):
     if distributional:
-        actor = DistributionalQValueActor(MLP(out_features=(2, 3)), support=jnp.arange(2.0), spec=Categorical(3),
-                                          action_mask_key="action_mask", check_mask=True)
+        actor = DistributionalQValueActor(
+            MLP(out_features=(2, 3)),
+            support=jnp.arange(2.0),
+            spec=Categorical(3),
+            action_mask_key="action_mask",
+            check_mask=True,
+        )
         name = "DistributionalQValueModule"
     else:
         actor = QValueActor(MLP(out_features=3), spec=Categorical(3), action_mask_key="action_mask", check_mask=True)
@@ -330,7 +349,9 @@ def test_q_value_check_mask_raises_under_checkify(distributional):
     err, out = run(variables, td)
     err.throw()
     err, out = run(variables, td.set("action_mask", _MASK))
-    with pytest.raises(checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'action_mask'\).*1 row\(s\).*\[ *1 +-1 +-1\]"):
+    with pytest.raises(
+        checkify.JaxRuntimeError, match=rf"{name} \(action_mask_key 'action_mask'\).*1 row\(s\).*\[ *1 +-1 +-1\]"
+    ):
         err.throw()
     np.testing.assert_array_equal(out["any_action_allowed"], [True, False, True])
     # without check_mask: a plain jit, nothing raises

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl_modules.data.tensordict import TensorDict
 from jaxrl_modules.recipes import _dqn_common as C
 from jaxrl_modules.recipes import dqn, rainbow
-from jaxrl_modules.data.tensordict import TensorDict
 
 # A uniformly random policy averages ~22 on CartPole-v1 (episode returns have a std of ~12, so
 # the mean of 8 evaluation episodes has a std of ~4); an untrained greedy network usually
@@ -22,10 +22,12 @@ LEARNED = 100.0
 # Short runs learn fast with lr 1e-3 (the defaults' 2.5e-4 suits 500k steps): over the seeds
 # split(key(0), 8), DQN ended between 233 and 396, Rainbow-lite (6 seeds) between 159 and 432;
 # with 2.5e-4, 1 seed in 3 or 6 ended under 100.
-SMALL_DQN = dqn.DQNConfig(total_timesteps=20_000, learning_starts=1_000, eps_anneal_steps=10_000, lr=1e-3,
-                          num_chunks=2, num_eval_envs=8)
-SMALL_RAINBOW = rainbow.RainbowConfig(total_timesteps=20_000, learning_starts=1_000, lr=1e-3, num_chunks=2,
-                                      num_eval_envs=8)
+SMALL_DQN = dqn.DQNConfig(
+    total_timesteps=20_000, learning_starts=1_000, eps_anneal_steps=10_000, lr=1e-3, num_chunks=2, num_eval_envs=8
+)
+SMALL_RAINBOW = rainbow.RainbowConfig(
+    total_timesteps=20_000, learning_starts=1_000, lr=1e-3, num_chunks=2, num_eval_envs=8
+)
 
 
 # ----------------------------------------------------------------------------- pure helpers
@@ -66,9 +68,19 @@ def test_n_step_push_emits_the_transition_of_n_steps_ago():
     term = done & (rng.random((T, E)) < 0.5)
 
     def step(t):
-        return TensorDict({"observation": obs[t], "action": act[t],
-                           "next": {"observation": obs[t + 1], "reward": rew[t][:, None],
-                                    "terminated": term[t][:, None], "done": done[t][:, None]}}, batch_size=[E])
+        return TensorDict(
+            {
+                "observation": obs[t],
+                "action": act[t],
+                "next": {
+                    "observation": obs[t + 1],
+                    "reward": rew[t][:, None],
+                    "terminated": term[t][:, None],
+                    "done": done[t][:, None],
+                },
+            },
+            batch_size=[E],
+        )
 
     window = C.n_step_init(step(0), n)
     push = jax.jit(lambda w, s: C.n_step_push(w, s, gamma))
@@ -78,7 +90,7 @@ def test_n_step_push_emits_the_transition_of_n_steps_ago():
         if t < n - 1:
             continue
         s = t - n + 1  # the transition starts n - 1 pushes ago
-        G, steps, ended = _n_step_loop(rew[s:t + 1], term[s:t + 1], done[s:t + 1], gamma)
+        G, steps, ended = _n_step_loop(rew[s : t + 1], term[s : t + 1], done[s : t + 1], gamma)
         np.testing.assert_array_equal(out["observation"], obs[s])
         np.testing.assert_array_equal(out["action"], act[s])
         np.testing.assert_allclose(out["next", "reward"][:, 0], G, rtol=1e-5, atol=1e-6)
@@ -106,9 +118,10 @@ def test_q_learning_loss_matches_a_loop():
     r = rng.normal(size=B).astype(np.float32)
     steps = rng.integers(1, 4, B)
     term = rng.random(B) < 0.3
-    ref = np.mean([(q[i, a[i]] - (r[i] + (0.0 if term[i] else gamma ** steps[i] * q_next[i].max()))) ** 2
-                   for i in range(B)])
-    loss = jax.jit(dqn.q_learning_loss)(q, a, r, gamma ** steps, term, q_next)
+    ref = np.mean(
+        [(q[i, a[i]] - (r[i] + (0.0 if term[i] else gamma ** steps[i] * q_next[i].max()))) ** 2 for i in range(B)]
+    )
+    loss = jax.jit(dqn.q_learning_loss)(q, a, r, gamma**steps, term, q_next)
     np.testing.assert_allclose(loss, ref, rtol=1e-5)
     grad_next = jax.jit(jax.grad(lambda qn: dqn.q_learning_loss(q, a, r, 0.9, term, qn)))(q_next)
     assert not np.any(grad_next)  # the target is a constant
@@ -151,8 +164,7 @@ def test_categorical_double_q_loss_matches_a_loop():
         return jax.value_and_grad(loss_fn)(target_log_p)
 
     loss, grad_target = loss_and_grad(args[2])
-    np.testing.assert_allclose(loss, _c51_loop(log_p, a, target_log_p, next_a, r, disc, term, -10.0, 10.0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(loss, _c51_loop(log_p, a, target_log_p, next_a, r, disc, term, -10.0, 10.0), rtol=1e-5)
     assert not np.any(grad_target)  # the target distribution is a constant
 
 
@@ -181,8 +193,9 @@ def test_config_errors(cls):
         module.make_recipe(cls(env_name="Pendulum-v1"))
 
 
-@pytest.mark.parametrize("module, cls", [(dqn, dqn.DQNConfig), (rainbow, rainbow.RainbowConfig)],
-                         ids=["dqn", "rainbow"])
+@pytest.mark.parametrize(
+    "module, cls", [(dqn, dqn.DQNConfig), (rainbow, rainbow.RainbowConfig)], ids=["dqn", "rainbow"]
+)
 def test_image_observations_are_flattened(module, cls):
     # MinAtar's observations are [10, 10, 4] frames: the MLPs see them flattened (traced only).
     _, metrics = jax.eval_shape(module.make_train(cls(env_name="Breakout-MinAtar", num_chunks=5)), jax.random.key(0))

@@ -10,9 +10,20 @@ from jaxrl_modules.recipes import mpc
 def test_mppi_over_the_env_model_swings_pendulum_up_and_holds():
     # The short version of the README's figure: 2 episodes, 100 steps, a smaller plan, plain MPPI
     # (no iCEM options), the environment's own step as the model.
-    config = mpc.MPCConfig(planner="mppi", num_envs=2, total_timesteps=200, chunk_steps=50, planning_horizon=20,
-                           optim_steps=4, num_candidates=200, top_k=20, keep_elites=0, noise_beta=0.0,
-                           momentum=0.0, return_best=False)
+    config = mpc.MPCConfig(
+        planner="mppi",
+        num_envs=2,
+        total_timesteps=200,
+        chunk_steps=50,
+        planning_horizon=20,
+        optim_steps=4,
+        num_candidates=200,
+        top_k=20,
+        keep_elites=0,
+        noise_beta=0.0,
+        momentum=0.0,
+        return_best=False,
+    )
     (td, running, *_), metrics = jax.jit(mpc.make_train(config))(jax.random.key(1))
     theta = np.asarray(td["_env_state", "theta"])
     upright = np.abs((theta + np.pi) % (2 * np.pi) - np.pi)

@@ -1,8 +1,6 @@
 """The PPO and TD3 recipes: GAE against rlax, config errors, and short runs vmapped over two seeds
 that must learn (each short run is compiled once, in a module-scoped fixture)."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,8 +20,9 @@ LEARNED = -800.0
 # 16 x 256 steps) -162 and -180; TD3 (1000 random steps, then 5000 with smaller networks and
 # batches) -141 and -266.
 PPO_SMALL = ppo.PPOConfig(total_timesteps=65_536, num_chunks=2, eval_envs=16)
-TD3_SMALL = td3.TD3Config(total_timesteps=6_000, learning_starts=1_000, num_chunks=2, hidden_size=64,
-                          batch_size=64, eval_envs=16)
+TD3_SMALL = td3.TD3Config(
+    total_timesteps=6_000, learning_starts=1_000, num_chunks=2, hidden_size=64, batch_size=64, eval_envs=16
+)
 
 
 def _run_two_seeds(module, config):
@@ -51,8 +50,9 @@ def test_gae_equals_rlax_with_terminations():
     terminated = jax.random.bernoulli(k3, 0.1, (T, B))
     gamma, lam = 0.97, 0.9
     # A terminated step ends its episode (done); rlax cuts both the bootstrap and the trace there.
-    adv, target = jax.jit(ppo.gae, static_argnums=(5, 6))(reward, values[:-1], values[1:], terminated,
-                                                          terminated, gamma, lam)
+    adv, target = jax.jit(ppo.gae, static_argnums=(5, 6))(
+        reward, values[:-1], values[1:], terminated, terminated, gamma, lam
+    )
     discount = gamma * (1.0 - terminated.astype(jnp.float32))
     rlax_gae = jax.vmap(rlax.truncated_generalized_advantage_estimation, in_axes=(1, 1, None, 1), out_axes=1)
     expected = jax.jit(rlax_gae)(reward, discount, lam, values)

@@ -100,14 +100,18 @@ def test_keys_shapes_dtypes_and_reset_semantics(kind):
     stored = {n: stored[n] for n in names}
     resets = np.zeros((B, T), bool)
     resets[:, 3] = True
-    out = module.apply(variables, TensorDict({"obs": obs, "is_init": resets[..., None], **stored}, [B, T]),
-                       recurrent_mode=True)
+    out = module.apply(
+        variables, TensorDict({"obs": obs, "is_init": resets[..., None], **stored}, [B, T]), recurrent_mode=True
+    )
     assert out["emb"].shape == (B, T, H) and out["emb"].dtype == jnp.float32
     for n in names:
         assert out["next", n].shape == (B, T, L, H)
     # After the reset at t = 3 the output depends neither on the stored state nor on the past.
-    fresh = module.apply(variables, TensorDict({"obs": obs[:, 3:], "is_init": jnp.zeros((B, T - 3), bool).at[:, 0].set(True)}, [B, T - 3]),
-                         recurrent_mode=True)
+    fresh = module.apply(
+        variables,
+        TensorDict({"obs": obs[:, 3:], "is_init": jnp.zeros((B, T - 3), bool).at[:, 0].set(True)}, [B, T - 3]),
+        recurrent_mode=True,
+    )
     np.testing.assert_allclose(out["emb"][:, 3:], fresh["emb"], atol=1e-6)
     # Sequential mode: a missing state is zeros, an is_init zeroes a stored one.
     step = TensorDict({"obs": obs[:, 0]}, [B])
@@ -129,8 +133,9 @@ def test_primer_gives_the_initial_state():
     assert sorted(zeros.keys()) == sorted(names) and zeros["recurrent_state_h"].shape == (B, L, H)
     td = zeros.update({"obs": jnp.ones((B, IN)), "is_init": jnp.zeros(B, bool)})
     variables = _variables("lstm")
-    np.testing.assert_allclose(module.apply(variables, td)["emb"],
-                               module.apply(variables, TensorDict({"obs": jnp.ones((B, IN))}, [B]))["emb"])
+    np.testing.assert_allclose(
+        module.apply(variables, td)["emb"], module.apply(variables, TensorDict({"obs": jnp.ones((B, IN))}, [B]))["emb"]
+    )
     odd = LSTMModule(hidden_size=H, in_keys=["obs", "h", "c"], out_keys=["emb", ("next", "x"), ("next", "c")])
     with pytest.raises(RuntimeError, match=r"out_keys named after \('next', <in_key>\)"):
         odd.make_tensordict_primer()
@@ -154,7 +159,9 @@ def test_jit_vmap_and_finite_gradients(kind):
     stored2 = jax.tree_util.tree_map(lambda s: jnp.stack([s, -s]), stored)
     batched = jax.jit(jax.vmap(f, in_axes=(None, 0, 0)))(variables, obs2, stored2)
     for i in range(2):
-        np.testing.assert_allclose(batched[i], f(variables, obs2[i], jax.tree_util.tree_map(lambda s: s[i], stored2)), atol=1e-6)
+        np.testing.assert_allclose(
+            batched[i], f(variables, obs2[i], jax.tree_util.tree_map(lambda s, i=i: s[i], stored2)), atol=1e-6
+        )
     # Finite gradients, and recurrent_recompute="full" (remat) gives the same ones: one compilation.
     remat, _ = _module(kind, recurrent_recompute="full")
 
@@ -162,7 +169,9 @@ def test_jit_vmap_and_finite_gradients(kind):
         td = TensorDict({"obs": obs, "is_init": resets, **{n: stored[n] for n in names}}, [B, T])
         return jnp.sum(m.apply(variables, td, recurrent_mode=True)["emb"] ** 2)
 
-    grads = jax.jit(lambda v, o: [jax.grad(lambda v, o: loss(m, v, o), argnums=(0, 1))(v, o) for m in (module, remat)])
+    grads = jax.jit(
+        lambda v, o: [jax.grad(lambda v, o, m=m: loss(m, v, o), argnums=(0, 1))(v, o) for m in (module, remat)]
+    )
     g_plain, g_remat = grads(variables, obs)
     for a, b in zip(jax.tree_util.tree_leaves(g_plain), jax.tree_util.tree_leaves(g_remat), strict=True):
         assert bool(jnp.isfinite(a).all())
@@ -204,18 +213,32 @@ def test_bad_inputs_raise_clear_errors():
         module.apply(variables, TensorDict({"obs": obs}, [B, T]), recurrent_mode=True)
     bad = {"recurrent_state_h": stored["recurrent_state_h"][..., :3], "recurrent_state_c": stored["recurrent_state_c"]}
     with pytest.raises(ValueError, match=r"'recurrent_state_h' must have shape \(3, 6, 2, 5\).*got \(3, 6, 2, 3\)"):
-        module.apply(variables, TensorDict({"obs": obs, "is_init": jnp.zeros((B, T), bool), **bad}, [B, T]),
-                     recurrent_mode=True)
+        module.apply(
+            variables, TensorDict({"obs": obs, "is_init": jnp.zeros((B, T), bool), **bad}, [B, T]), recurrent_mode=True
+        )
     with pytest.raises(ValueError, match=r"'recurrent_state_c' must have shape \(3, 2, 5\).*got \(3, 6, 2, 5\)"):
-        module.apply(variables, TensorDict({"obs": obs[:, 0], "is_init": jnp.zeros(B, bool),
-                                            "recurrent_state_h": stored["recurrent_state_h"][:, 0],
-                                            "recurrent_state_c": stored["recurrent_state_c"]}, [B]))
+        module.apply(
+            variables,
+            TensorDict(
+                {
+                    "obs": obs[:, 0],
+                    "is_init": jnp.zeros(B, bool),
+                    "recurrent_state_h": stored["recurrent_state_h"][:, 0],
+                    "recurrent_state_c": stored["recurrent_state_c"],
+                },
+                [B],
+            ),
+        )
     with pytest.raises(KeyError, match="carries hidden states .* but no 'is_init'"):
         module.apply(variables, TensorDict({"obs": obs[:, 0], **{k: v[:, 0] for k, v in stored.items()}}, [B]))
     with pytest.raises(ValueError, match=r"'is_init' must have shape \(3, 6\) or \(3, 6, 1\) .*got \(3, 6, 2\)"):
-        module.apply(variables, TensorDict({"obs": obs, "is_init": jnp.zeros((B, T, 2), bool)}, [B, T]), recurrent_mode=True)
+        module.apply(
+            variables, TensorDict({"obs": obs, "is_init": jnp.zeros((B, T, 2), bool)}, [B, T]), recurrent_mode=True
+        )
     # A [B] TensorDict in recurrent mode is refused (it used to run the B rows as one sequence).
-    with pytest.raises(ValueError, match=r"recurrent mode needs a time dim.*batch_size \[\*B, T\].*got batch_size \[3\]"):
+    with pytest.raises(
+        ValueError, match=r"recurrent mode needs a time dim.*batch_size \[\*B, T\].*got batch_size \[3\]"
+    ):
         module.apply(variables, TensorDict({"obs": obs, "is_init": jnp.zeros(B, bool)}, [B]), recurrent_mode=True)
     with pytest.raises(ValueError, match="recurrent mode needs a time dim"):
         module.apply(variables, TensorDict({"obs": obs[0, 0]}), recurrent_mode=True)

@@ -48,8 +48,9 @@ def assert_tree_close(actual, expected, rtol=LEAF_RTOL):
     assert jax.tree.structure(actual) == jax.tree.structure(expected)
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree.leaves(expected)):
         a, b = np.asarray(a), np.asarray(b)
-        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * float(np.max(np.abs(b), initial=0.0)),
-                                   err_msg=jax.tree_util.keystr(path))
+        np.testing.assert_allclose(
+            a, b, rtol=0, atol=rtol * float(np.max(np.abs(b), initial=0.0)), err_msg=jax.tree_util.keystr(path)
+        )
 
 
 def test_eight_host_devices():
@@ -89,8 +90,10 @@ def test_data_parallel_update_equals_single_device_update(run, name):
     assert_tree_close(metrics, ref_metrics)
     assert_tree_close(state, ref_state)  # params, target params, Adam's moments and count
     params, target, _ = ref_state
-    moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(target)))
+    moved = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(target))
+    )
     assert moved > 1e-4  # the updates did change the parameters (Adam's step: ~lr = 1e-3)
 
 
@@ -121,13 +124,16 @@ def test_shard_map_gradient_of_replicated_params_is_summed():
     np.testing.assert_allclose(smap(varying)(w, x), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--num-envs", "12"], "--num-envs must be a positive multiple of the device count 8, got 12"),
-    (["--steps", "0"], "--steps must be >= 1, got 0"),
-    (["--host-devices", "0"], "--host-devices must be >= 1, got 0"),
-    (["--num-processes", "2"], "--num-processes 2 needs --coordinator host:port and a --process-id in [0, 1]"),
-    (["--host-devices", "4"], "--host-devices 4: jax already started with 8 device"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--num-envs", "12"], "--num-envs must be a positive multiple of the device count 8, got 12"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--host-devices", "0"], "--host-devices must be >= 1, got 0"),
+        (["--num-processes", "2"], "--num-processes 2 needs --coordinator host:port and a --process-id in [0, 1]"),
+        (["--host-devices", "4"], "--host-devices 4: jax already started with 8 device"),
+    ],
+)
 def test_bad_arguments(argv, match):
     with pytest.raises(ValueError, match=re.escape(match)):
         example.main(argv)

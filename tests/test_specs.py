@@ -536,7 +536,12 @@ def test_composite_is_immutable_set_and_update_return_new_specs():
     assert spec["action"] == OneHot(4) and new["action"] == Categorical(4)
     merged = spec.update({"next": {"terminated": Binary(1)}, "extra": Unbounded(2)})
     assert merged.keys(True, True) == [
-        "action", "extra", ("next", "done"), ("next", "reward"), ("next", "terminated"), "observation"
+        "action",
+        "extra",
+        ("next", "done"),
+        ("next", "reward"),
+        ("next", "terminated"),
+        "observation",
     ]
     with pytest.raises(TypeError, match=r"spec = spec.set\('action', value\)"):
         spec["action"] = OneHot(3)
@@ -614,20 +619,23 @@ def test_float_projection_keeps_nan_visible():
     assert int(Bounded(2, 5, shape=(), dtype=np.int32).project(jnp.array(jnp.nan))) == 2
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: Categorical(-3), "Categorical: n must be an integer >= 1"),
-    (lambda: Categorical(0), "Categorical: n must be an integer >= 1"),
-    (lambda: OneHot(0), "OneHot: n must be an integer >= 1"),
-    (lambda: MultiOneHot([2, 0]), r"MultiOneHot: nvec\[1\] must be an integer >= 1"),
-    (lambda: MultiCategorical([3, -1]), r"MultiCategorical: nvec\[1\] must be an integer >= 1"),
-    (lambda: MultiCategorical([]), "nvec must hold at least one block"),
-    (lambda: Bounded(-1e5, 1e5, shape=(2,), dtype=np.float16), "not finite in dtype float16"),
-    (lambda: Bounded(np.nan, 1.0, shape=(1,)), "not finite"),
-    (lambda: Bounded(-np.inf, 1.0, shape=(1,)), "use Unbounded"),
-    (lambda: Bounded(0.0, 1.0, shape=(-2,)), r"non-negative integers, got \(-2,\)"),
-    (lambda: Bounded(0.0, 1.0, shape=(2,)).rand(jax.random.key(0), (-1,)), r"got \(-1,\)"),
-    (lambda: Categorical(3).zero((2.5,)), "non-negative integers"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Categorical(-3), "Categorical: n must be an integer >= 1"),
+        (lambda: Categorical(0), "Categorical: n must be an integer >= 1"),
+        (lambda: OneHot(0), "OneHot: n must be an integer >= 1"),
+        (lambda: MultiOneHot([2, 0]), r"MultiOneHot: nvec\[1\] must be an integer >= 1"),
+        (lambda: MultiCategorical([3, -1]), r"MultiCategorical: nvec\[1\] must be an integer >= 1"),
+        (lambda: MultiCategorical([]), "nvec must hold at least one block"),
+        (lambda: Bounded(-1e5, 1e5, shape=(2,), dtype=np.float16), "not finite in dtype float16"),
+        (lambda: Bounded(np.nan, 1.0, shape=(1,)), "not finite"),
+        (lambda: Bounded(-np.inf, 1.0, shape=(1,)), "use Unbounded"),
+        (lambda: Bounded(0.0, 1.0, shape=(-2,)), r"non-negative integers, got \(-2,\)"),
+        (lambda: Bounded(0.0, 1.0, shape=(2,)).rand(jax.random.key(0), (-1,)), r"got \(-1,\)"),
+        (lambda: Categorical(3).zero((2.5,)), "non-negative integers"),
+    ],
+)
 def test_impossible_specs_and_shapes_raise(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -642,8 +650,9 @@ def test_fully_masked_rows_sample_index_zero_as_documented():
     assert one_hot[0].tolist() == [True, False, False]
     blocks = MultiOneHot([2, 2]).rand(key, (1,), mask=jnp.array([[False, False, True, True]]))
     assert blocks[0, :2].tolist() == [True, False]
-    cats = MultiCategorical([2, 3]).rand(key, (2,), mask=jnp.array([[True, True, False, False, False],
-                                                                   [False, False, False, True, True]]))
+    cats = MultiCategorical([2, 3]).rand(
+        key, (2,), mask=jnp.array([[True, True, False, False, False], [False, False, False, True, True]])
+    )
     assert cats[0, 1] == 0 and cats[1, 0] == 0 and int(cats[1, 1]) in (1, 2)
     # project follows the same rule, and both agree under jit.
     assert OneHot(3).project(jnp.ones((2, 3)), mask=mask)[0].tolist() == [True, False, False]
@@ -651,26 +660,32 @@ def test_fully_masked_rows_sample_index_zero_as_documented():
     assert int(jax.jit(lambda k, m: Categorical(3).rand(k, (2,), mask=m))(key, mask)[0]) == 0
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: Binary(0), "Binary: n must be an integer >= 1"),
-    (lambda: Binary(shape=(3, 0)), r"Binary: n \(the last dim of shape\) must be an integer >= 1"),
-    (lambda: Categorical(2.5), "Categorical: n must be an integer >= 1.*got 2.5"),
-    (lambda: OneHot(True), "OneHot: n must be an integer >= 1"),
-    (lambda: Categorical(3, shape=(-1,)), r"Categorical: shape must be a tuple of non-negative integers, got \(-1,\)"),
-    (lambda: OneHot(3, shape=(2.5, 3)), "OneHot: shape must be a tuple of non-negative integers"),
-    (lambda: Unbounded((2, -1)), r"Unbounded: shape must be .* got \(2, -1\)"),
-    (lambda: Composite(shape=(-1,)), r"Composite: shape must be"),
-    (lambda: Composite(a=Unbounded(2)).rand(jax.random.key(0), (-2,)), r"Composite.rand: shape must be .*\(-2,\)"),
-    (lambda: Composite(a=Unbounded(2)).zero((-1,)), r"Composite.zero: shape"),
-    (lambda: Categorical(3).rand(jax.random.key(0), (2, -1)), r"Categorical.rand: shape must be .*\(2, -1\)"),
-    (lambda: OneHot(3).one((-1,)), r"OneHot.one: shape"),
-    (lambda: Bounded(0.0, 1.0, shape=(1,)).expand(-1, 1), r"\.expand: shape must be .*\(-1, 1\)"),
-    (lambda: Bounded(np.nan, 1.0, shape=(), dtype=np.int32), "Bounded: low=nan is not finite"),
-    (lambda: Bounded(0, np.inf, shape=(), dtype=np.int32), "Bounded: high=inf is not finite"),
-    (lambda: Bounded(0.0, 1e39, shape=(2,)), "Bounded: high=1e[+]?39 is not finite in dtype float32"),
-    (lambda: Bounded(np.zeros(2), np.ones(3)), r"low of shape \(2,\) and high of shape \(3,\) do not broadcast"),
-    (lambda: Bounded(1.0, 0.0, shape=(1,)), "low must be <= high"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Binary(0), "Binary: n must be an integer >= 1"),
+        (lambda: Binary(shape=(3, 0)), r"Binary: n \(the last dim of shape\) must be an integer >= 1"),
+        (lambda: Categorical(2.5), "Categorical: n must be an integer >= 1.*got 2.5"),
+        (lambda: OneHot(True), "OneHot: n must be an integer >= 1"),
+        (
+            lambda: Categorical(3, shape=(-1,)),
+            r"Categorical: shape must be a tuple of non-negative integers, got \(-1,\)",
+        ),
+        (lambda: OneHot(3, shape=(2.5, 3)), "OneHot: shape must be a tuple of non-negative integers"),
+        (lambda: Unbounded((2, -1)), r"Unbounded: shape must be .* got \(2, -1\)"),
+        (lambda: Composite(shape=(-1,)), r"Composite: shape must be"),
+        (lambda: Composite(a=Unbounded(2)).rand(jax.random.key(0), (-2,)), r"Composite.rand: shape must be .*\(-2,\)"),
+        (lambda: Composite(a=Unbounded(2)).zero((-1,)), r"Composite.zero: shape"),
+        (lambda: Categorical(3).rand(jax.random.key(0), (2, -1)), r"Categorical.rand: shape must be .*\(2, -1\)"),
+        (lambda: OneHot(3).one((-1,)), r"OneHot.one: shape"),
+        (lambda: Bounded(0.0, 1.0, shape=(1,)).expand(-1, 1), r"\.expand: shape must be .*\(-1, 1\)"),
+        (lambda: Bounded(np.nan, 1.0, shape=(), dtype=np.int32), "Bounded: low=nan is not finite"),
+        (lambda: Bounded(0, np.inf, shape=(), dtype=np.int32), "Bounded: high=inf is not finite"),
+        (lambda: Bounded(0.0, 1e39, shape=(2,)), "Bounded: high=1e[+]?39 is not finite in dtype float32"),
+        (lambda: Bounded(np.zeros(2), np.ones(3)), r"low of shape \(2,\) and high of shape \(3,\) do not broadcast"),
+        (lambda: Bounded(1.0, 0.0, shape=(1,)), "low must be <= high"),
+    ],
+)
 def test_every_spec_checks_its_sizes_and_bounds(make, match):
     with pytest.raises(ValueError, match=match):
         make()

@@ -39,7 +39,10 @@ def test_construction_and_nested_keys():
     assert td.get(("next", "reward")).shape == (4, 1)
     assert td.keys() == ["done", "next", "observation"]
     assert td.keys(include_nested=True, leaves_only=True) == [
-        "done", ("next", "observation"), ("next", "reward"), "observation"
+        "done",
+        ("next", "observation"),
+        ("next", "reward"),
+        "observation",
     ]
     assert ("next", "reward") in td and ("next", "done") not in td
     assert td.get("missing", 3) == 3
@@ -134,7 +137,14 @@ def test_select_exclude_update_rename():
         td.select("nope")
     assert td.exclude(("next", "reward"), "done").keys(True, True) == [("next", "observation"), "observation"]
     up = td.update({"next": {"done": jnp.ones((4, 1), bool)}, "a": jnp.zeros(4)})
-    assert up.keys(True, True) == ["a", "done", ("next", "done"), ("next", "observation"), ("next", "reward"), "observation"]
+    assert up.keys(True, True) == [
+        "a",
+        "done",
+        ("next", "done"),
+        ("next", "observation"),
+        ("next", "reward"),
+        "observation",
+    ]
     assert td.rename_key("done", "terminated").keys() == ["next", "observation", "terminated"]
 
 
@@ -277,9 +287,7 @@ def test_orbax_checkpoint_round_trip(tmp_path):
 
 def test_tree_map_and_grad_through_a_tensordict():
     td = make_td()
-    grads = jax.grad(lambda t: (t["observation"] ** 2).sum() + t["next", "reward"].sum())(
-        td.exclude("done")
-    )
+    grads = jax.grad(lambda t: (t["observation"] ** 2).sum() + t["next", "reward"].sum())(td.exclude("done"))
     assert isinstance(grads, TensorDict)
     np.testing.assert_allclose(grads["observation"], 2 * td["observation"])
     assert jax.tree.map(lambda x: x[0], td).batch_size == ()
@@ -328,7 +336,9 @@ def test_bool_raises_and_names_what_to_use(batch):
 
 def test_stack_and_cat_name_the_batch_sizes_and_entries_that_differ():
     a, b = make_td((4,)), make_td((3,))
-    with pytest.raises(ValueError, match=r"stack: the TensorDicts need the same batch_size, got batch sizes \[\(4,\), \(3,\)\]"):
+    with pytest.raises(
+        ValueError, match=r"stack: the TensorDicts need the same batch_size, got batch sizes \[\(4,\), \(3,\)\]"
+    ):
         stack([a, b])
     assert cat([a, b]).batch_size == (7,)
     with pytest.raises(ValueError, match=r"cat: .*batch_size \(except dim 1\), got batch sizes \[\(2, 2\), \(3, 2\)\]"):

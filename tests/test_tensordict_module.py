@@ -311,8 +311,9 @@ def test_safe_projection_keeps_nan_visible():
     """Issue 20: safe=True never launders a NaN output into a valid-looking bound."""
     from jaxrl_modules import Bounded, SafeModule
 
-    clip = SafeModule(lambda x: x, in_keys=["observation"], out_keys=["action"],
-                      spec=Bounded(-1.0, 1.0, shape=(3,)), safe=True)
+    clip = SafeModule(
+        lambda x: x, in_keys=["observation"], out_keys=["action"], spec=Bounded(-1.0, 1.0, shape=(3,)), safe=True
+    )
     out = clip(jnp.array([[jnp.nan, 5.0, -jnp.inf]]))
     assert bool(jnp.isnan(out[0, 0]))
     np.testing.assert_array_equal(out[0, 1:], [1.0, -1.0])

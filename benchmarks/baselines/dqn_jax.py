@@ -104,8 +104,9 @@ def make_train(config: dict[str, Any]):
     n = c["num_envs"]
     iterations = c["total_timesteps"] // n
     if iterations % c["num_chunks"] or iterations < c["num_chunks"]:
-        raise ValueError(f"total_timesteps // num_envs = {iterations} must be a positive multiple of "
-                         f"num_chunks = {c['num_chunks']}.")
+        raise ValueError(
+            f"total_timesteps // num_envs = {iterations} must be a positive multiple of num_chunks = {c['num_chunks']}."
+        )
     per_chunk = iterations // c["num_chunks"]
     env, env_params = gymnax.make(c["env_name"])
     num_actions = env.action_space(env_params).n
@@ -117,8 +118,7 @@ def make_train(config: dict[str, Any]):
         return jax.vmap(env.reset, (0, None))(jax.random.split(key, count), env_params)
 
     def env_step(key, state, action):
-        return jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(key, action.shape[0]), state, action,
-                                                   env_params)
+        return jax.vmap(env.step, (0, 0, 0, None))(jax.random.split(key, action.shape[0]), state, action, env_params)
 
     def epsilon(t):
         frac = jnp.clip(t / c["eps_anneal_steps"], 0.0, 1.0)
@@ -149,17 +149,25 @@ def make_train(config: dict[str, Any]):
         # Store: the true next observation, even where gymnax has already reset.
         b = s.buffer
         rows = (b.position + jnp.arange(n)) % c["buffer_size"]
-        buffer = Buffer(b.obs.at[rows].set(s.obs), b.action.at[rows].set(action),
-                        b.reward.at[rows].set(reward), b.next_obs.at[rows].set(info["final_observation"]),
-                        b.terminated.at[rows].set(terminated.astype(jnp.float32)),
-                        (b.position + n) % c["buffer_size"], jnp.minimum(b.size + n, c["buffer_size"]))
+        buffer = Buffer(
+            b.obs.at[rows].set(s.obs),
+            b.action.at[rows].set(action),
+            b.reward.at[rows].set(reward),
+            b.next_obs.at[rows].set(info["final_observation"]),
+            b.terminated.at[rows].set(terminated.astype(jnp.float32)),
+            (b.position + n) % c["buffer_size"],
+            jnp.minimum(b.size + n, c["buffer_size"]),
+        )
         # Learn every train_interval steps once past learning_starts; copy the target on schedule.
         learn_now = (timesteps > c["learning_starts"]) & (timesteps % c["train_interval"] == 0)
         params, opt_state, loss = jax.lax.cond(
-            learn_now, lambda: learn(s.params, s.target_params, s.opt_state, buffer, k_learn),
-            lambda: (s.params, s.opt_state, jnp.zeros(())))
-        target_params = jax.lax.cond(timesteps % c["target_update_interval"] == 0,
-                                     lambda: params, lambda: s.target_params)
+            learn_now,
+            lambda: learn(s.params, s.target_params, s.opt_state, buffer, k_learn),
+            lambda: (s.params, s.opt_state, jnp.zeros(())),
+        )
+        target_params = jax.lax.cond(
+            timesteps % c["target_update_interval"] == 0, lambda: params, lambda: s.target_params
+        )
         new = RunState(params, target_params, opt_state, buffer, env_state, obs, timesteps, key)
         return new, loss
 
@@ -173,7 +181,8 @@ def make_train(config: dict[str, Any]):
             action = network.apply(params, obs).argmax(-1)
             # step_env: no automatic reset (nothing is counted after an episode's end anyway).
             obs, state, reward, done, _ = jax.vmap(env.step_env, (0, 0, 0, None))(
-                jax.random.split(k, c["eval_envs"]), state, action, env_params)
+                jax.random.split(k, c["eval_envs"]), state, action, env_params
+            )
             total = total + jnp.where(alive, reward, 0.0)
             return (obs, state, alive & ~done, total), None
 
@@ -192,14 +201,19 @@ def make_train(config: dict[str, Any]):
         obs, env_state = env_reset(k_env, n)
         params = network.init(k_net, jnp.zeros(obs_shape))
         size = c["buffer_size"]
-        buffer = Buffer(jnp.zeros((size, *obs_shape)), jnp.zeros(size, jnp.int32), jnp.zeros(size),
-                        jnp.zeros((size, *obs_shape)), jnp.zeros(size), jnp.zeros((), jnp.int32),
-                        jnp.zeros((), jnp.int32))
+        buffer = Buffer(
+            jnp.zeros((size, *obs_shape)),
+            jnp.zeros(size, jnp.int32),
+            jnp.zeros(size),
+            jnp.zeros((size, *obs_shape)),
+            jnp.zeros(size),
+            jnp.zeros((), jnp.int32),
+            jnp.zeros((), jnp.int32),
+        )
         # gymnax's reset leaves weakly typed leaves that its step makes strong; a scan carry must not
         # change type, so they are made strong here.
         env_state = jax.tree.map(lambda x: jnp.asarray(x, jnp.result_type(x)), env_state)
-        state = RunState(params, params, tx.init(params), buffer, env_state, obs,
-                         jnp.zeros((), jnp.int32), key)
+        state = RunState(params, params, tx.init(params), buffer, env_state, obs, jnp.zeros((), jnp.int32), key)
         return jax.lax.scan(chunk, state, None, length=c["num_chunks"])
 
     return train

@@ -46,11 +46,11 @@ class TorchRLDQN:
 
     def __init__(self, config: dict[str, Any], seed: int = 0, envs: str = "serial"):
         import torch
+        from tensordict.nn import TensorDictSequential
         from torchrl.collectors import Collector
         from torchrl.data import LazyTensorStorage, ReplayBuffer
         from torchrl.modules import MLP, EGreedyModule, QValueActor
         from torchrl.objectives import DQNLoss, HardUpdate
-        from tensordict.nn import TensorDictSequential
 
         torch.manual_seed(seed)
         c = self.config = dict(config)
@@ -59,8 +59,9 @@ class TorchRLDQN:
         spec = self.env.action_spec
         q_net = MLP(out_features=spec.shape[-1], num_cells=list(c["hidden"]), activation_class=torch.nn.ReLU)
         self.actor = QValueActor(q_net, in_keys=["observation"], spec=spec)
-        self.egreedy = EGreedyModule(spec, eps_init=c["eps_start"], eps_end=c["eps_end"],
-                                     annealing_num_steps=c["eps_anneal_steps"])
+        self.egreedy = EGreedyModule(
+            spec, eps_init=c["eps_start"], eps_end=c["eps_end"], annealing_num_steps=c["eps_anneal_steps"]
+        )
         self.policy = TensorDictSequential(self.actor, self.egreedy)
         self.loss = DQNLoss(self.actor, loss_function="l2", delay_value=True, action_space=spec)
         self.loss.make_value_estimator(gamma=c["gamma"])
@@ -68,8 +69,13 @@ class TorchRLDQN:
         # HardUpdate counts its step() calls: one per batch of num_envs frames.
         self.target = HardUpdate(self.loss, value_network_update_interval=c["target_update_interval"] // c["num_envs"])
         self.buffer = ReplayBuffer(storage=LazyTensorStorage(c["buffer_size"]), batch_size=c["batch_size"])
-        self.collector = Collector(self.env, self.policy, frames_per_batch=c["num_envs"], total_frames=-1,
-                                   auto_register_policy_transforms=False)
+        self.collector = Collector(
+            self.env,
+            self.policy,
+            frames_per_batch=c["num_envs"],
+            total_frames=-1,
+            auto_register_policy_transforms=False,
+        )
         self._batches = iter(self.collector)
         self.frames = 0
 
@@ -113,8 +119,14 @@ def _make_env(name: str, n: int, envs: str):
     raise ValueError(f"envs must be one of {ENVS}, got {envs!r}.")
 
 
-def measure(config: dict[str, Any] | None = None, learn_frames: int = 20_000, seed: int = 0,
-            threads: int | None = None, envs: str = "serial", rounds: int = 1) -> dict[str, float]:
+def measure(
+    config: dict[str, Any] | None = None,
+    learn_frames: int = 20_000,
+    seed: int = 0,
+    threads: int | None = None,
+    envs: str = "serial",
+    rounds: int = 1,
+) -> dict[str, float]:
     """Frames per second of the TorchRL loop before and after ``learning_starts``.
 
     Args:
@@ -150,9 +162,17 @@ def measure(config: dict[str, Any] | None = None, learn_frames: int = 20_000, se
         loop.close()
     finally:
         torch.set_num_threads(old_threads)
-    return {"prefill_frames": prefill, "prefill_s": prefill_s, "prefill_fps": prefill / prefill_s,
-            "prefill_cpu_s": prefill_cpu_s, "learn_frames": learn_frames, "learn_s": learn_s,
-            "learn_fps": learn_frames / learn_s, "learn_cpu_s": learn_cpu_s, "learn_fps_best": best_fps}
+    return {
+        "prefill_frames": prefill,
+        "prefill_s": prefill_s,
+        "prefill_fps": prefill / prefill_s,
+        "prefill_cpu_s": prefill_cpu_s,
+        "learn_frames": learn_frames,
+        "learn_s": learn_s,
+        "learn_fps": learn_frames / learn_s,
+        "learn_cpu_s": learn_cpu_s,
+        "learn_fps_best": best_fps,
+    }
 
 
 def estimated_run_s(rates: dict[str, float], total_timesteps: int, best: bool = False) -> float:
@@ -180,6 +200,8 @@ if __name__ == "__main__":
         config["learning_starts"] = args.learning_starts
     r = measure(config, learn_frames=args.frames, threads=args.threads, envs=args.envs, rounds=2)
     print(f"prefill: {r['prefill_frames']} frames in {r['prefill_s']:.1f} s ({r['prefill_fps']:,.0f} frames/s)")
-    print(f"learning: {r['learn_frames']} frames in {r['learn_s']:.1f} s ({r['learn_fps']:,.0f} frames/s; "
-          f"the faster of two rounds {r['learn_fps_best']:,.0f} frames/s)")
+    print(
+        f"learning: {r['learn_frames']} frames in {r['learn_s']:.1f} s ({r['learn_fps']:,.0f} frames/s; "
+        f"the faster of two rounds {r['learn_fps_best']:,.0f} frames/s)"
+    )
     print(f"estimated 500k-frame run: {estimated_run_s(r, 500_000) / 60:.1f} min")

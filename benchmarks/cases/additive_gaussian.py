@@ -40,8 +40,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     batch = int(size)
     action = jax.random.uniform(jax.random.key(0), (batch, DIM), minval=-1.0, maxval=1.0)
     td = TensorDict({"action": action}, batch_size=[batch])
-    module = AdditiveGaussianModule(Bounded(-1.0, 1.0, shape=(DIM,)), sigma_init=SIGMA_INIT,
-                                    sigma_end=SIGMA_END, annealing_num_steps=ANNEALING)
+    module = AdditiveGaussianModule(
+        Bounded(-1.0, 1.0, shape=(DIM,)), sigma_init=SIGMA_INIT, sigma_end=SIGMA_END, annealing_num_steps=ANNEALING
+    )
     variables = module.step(module.init(jax.random.key(0), td), 5_000)
 
     def ours(key, variables, td):
@@ -67,8 +68,9 @@ def _torchrl(action: np.ndarray) -> dict[str, Callable[[], object]]:
         from torchrl.modules import AdditiveGaussianModule as TorchGaussian
     except ImportError:
         return {}
-    module = TorchGaussian(TorchBounded(-1.0, 1.0, shape=(DIM,)), sigma_init=SIGMA_INIT, sigma_end=SIGMA_END,
-                           annealing_num_steps=ANNEALING)
+    module = TorchGaussian(
+        TorchBounded(-1.0, 1.0, shape=(DIM,)), sigma_init=SIGMA_INIT, sigma_end=SIGMA_END, annealing_num_steps=ANNEALING
+    )
     module.step(5_000)
     mean_action = torch.tensor(action)
 

@@ -38,8 +38,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
         QValueActor(MLP(out_features=2, num_cells=CELLS), spec=env.action_spec),
         EGreedyModule(env.action_spec, eps_init=EPS, eps_end=EPS),
     )
-    variables = policy.init({"params": jax.random.key(0), "exploration": jax.random.key(0)},
-                            env.reset(jax.random.key(0)))
+    variables = policy.init(
+        {"params": jax.random.key(0), "exploration": jax.random.key(0)}, env.reset(jax.random.key(0))
+    )
     q_net = MLP(out_features=2, num_cells=CELLS)
     q_params = {"params": variables["params"]["modules_0"]["modules_0"]["module"]}
 
@@ -63,7 +64,8 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
             explore = jax.random.uniform(k_coin, (n,)) < EPS
             action = jnp.where(explore, jax.random.randint(k_rand, (n,), 0, 2), greedy).astype(jnp.int32)
             nobs, state, reward, term, trunc, _ = jax.vmap(gym.step, (0, 0, 0, None))(
-                jax.random.split(k_env, n), state, action, params)
+                jax.random.split(k_env, n), state, action, params
+            )
             return (nobs, state), (obs, jax.nn.one_hot(action, 2, dtype=jnp.int32), reward, term | trunc)
 
         _, (o, a, r, d) = jax.lax.scan(body, (obs, state), jax.random.split(k_steps, steps))

@@ -37,8 +37,11 @@ def _parse(size: str) -> tuple[int, int, int, int]:
 def _weights(out: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     dims = [S + A, HIDDEN, HIDDEN, out]
-    return [w for a, b in zip(dims[:-1], dims[1:]) for w in (rng.normal(size=(a, b)).astype(np.float32) / np.sqrt(a),
-                                                             np.zeros(b, np.float32))]
+    return [
+        w
+        for a, b in zip(dims[:-1], dims[1:])
+        for w in (rng.normal(size=(a, b)).astype(np.float32) / np.sqrt(a), np.zeros(b, np.float32))
+    ]
 
 
 DYN, REW = _weights(S, 0), _weights(1, 1)
@@ -87,8 +90,15 @@ def _hand_written(c, h, i, k):
 def implementations(size: str) -> dict[str, Callable[[], object]]:
     c, h, i, k = _parse(size)
     state = jnp.asarray(np.random.default_rng(2).normal(size=(S,)).astype(np.float32))
-    planner = CEMPlanner(action_spec=Bounded(-1.0, 1.0, shape=(A,)), planning_horizon=h, optim_steps=i,
-                         num_candidates=c, top_k=k, dynamics_fn=dynamics, reward_fn=reward)
+    planner = CEMPlanner(
+        action_spec=Bounded(-1.0, 1.0, shape=(A,)),
+        planning_horizon=h,
+        optim_steps=i,
+        num_candidates=c,
+        top_k=k,
+        dynamics_fn=dynamics,
+        reward_fn=reward,
+    )
     td = TensorDict({"observation": state}, batch_size=[])
 
     def ours(key, td):
@@ -109,7 +119,8 @@ def torch_model_env():
     never done. Needs torch, tensordict and torchrl."""
     import torch
     from tensordict import TensorDict as TorchTensorDict
-    from torchrl.data import Bounded as TorchBounded, Composite, Unbounded
+    from torchrl.data import Bounded as TorchBounded
+    from torchrl.data import Composite, Unbounded
     from torchrl.envs import EnvBase
 
     def torch_mlp(ws):
@@ -139,8 +150,10 @@ def torch_model_env():
             s, a = td["observation"], td["action"]
             x = torch.cat([s, a], -1)
             done = torch.zeros(*td.batch_size, 1, dtype=torch.bool)
-            return TorchTensorDict({"observation": s + 0.1 * dyn(x), "reward": rew(x), "done": done,
-                                    "terminated": done.clone()}, td.batch_size)
+            return TorchTensorDict(
+                {"observation": s + 0.1 * dyn(x), "reward": rew(x), "done": done, "terminated": done.clone()},
+                td.batch_size,
+            )
 
         def _set_seed(self, seed):
             return seed

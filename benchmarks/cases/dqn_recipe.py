@@ -57,13 +57,23 @@ def baseline_config(config: Any) -> dict[str, Any]:
 
     _, params = gymnax.make(config.env_name)
     return {
-        "env_name": config.env_name, "num_envs": config.num_envs, "total_timesteps": config.total_timesteps,
-        "buffer_size": config.buffer_size, "batch_size": config.batch_size, "eps_start": config.eps_init,
-        "eps_end": config.eps_end, "eps_anneal_steps": config.eps_anneal_steps,
-        "target_update_interval": config.target_update_interval, "lr": config.lr,
-        "learning_starts": config.learning_starts, "train_interval": config.train_frequency,
-        "gamma": config.gamma, "hidden": tuple(config.num_cells), "num_chunks": config.num_chunks,
-        "eval_envs": config.num_eval_envs, "eval_steps": int(params.max_steps_in_episode),
+        "env_name": config.env_name,
+        "num_envs": config.num_envs,
+        "total_timesteps": config.total_timesteps,
+        "buffer_size": config.buffer_size,
+        "batch_size": config.batch_size,
+        "eps_start": config.eps_init,
+        "eps_end": config.eps_end,
+        "eps_anneal_steps": config.eps_anneal_steps,
+        "target_update_interval": config.target_update_interval,
+        "lr": config.lr,
+        "learning_starts": config.learning_starts,
+        "train_interval": config.train_frequency,
+        "gamma": config.gamma,
+        "hidden": tuple(config.num_cells),
+        "num_chunks": config.num_chunks,
+        "eval_envs": config.num_eval_envs,
+        "eval_steps": int(params.max_steps_in_episode),
     }
 
 
@@ -107,15 +117,19 @@ def timings(size: str, smoke: bool) -> dict[str, Timing]:
     def med_min(d: dict[str, list[float]]) -> str:
         ours, theirs = d["jaxrl_modules"], d["jax"]
         cells = ", ".join(f"{k} {statistics.median(v):.2f} / {min(v):.2f}" for k, v in d.items())
-        return (f"{cells}; jaxrl/jax {statistics.median(ours) / statistics.median(theirs):.3f}x / "
-                f"{min(ours) / min(theirs):.3f}x")
+        return (
+            f"{cells}; jaxrl/jax {statistics.median(ours) / statistics.median(theirs):.3f}x / "
+            f"{min(ours) / min(theirs):.3f}x"
+        )
 
     # On a shared machine a run's time swings with the other jobs (wall and CPU time alike: caches,
     # frequency); the fastest run is the least disturbed, so the minima are shown beside the medians.
-    summary = [f"{NAME}: final greedy return per seed: " + ", ".join(f"{k} {v}" for k, v in finals.items()),
-               f"{NAME}: wall s per run (median / min): {med_min(wall)}",
-               f"{NAME}: CPU s per run (median / min): {med_min(cpu)}",
-               f"{NAME}: compile s: " + ", ".join(f"{k} {c:.1f}" for k, (_, c) in runs.items())]
+    summary = [
+        f"{NAME}: final greedy return per seed: " + ", ".join(f"{k} {v}" for k, v in finals.items()),
+        f"{NAME}: wall s per run (median / min): {med_min(wall)}",
+        f"{NAME}: CPU s per run (median / min): {med_min(cpu)}",
+        f"{NAME}: compile s: " + ", ".join(f"{k} {c:.1f}" for k, (_, c) in runs.items()),
+    ]
     rates = _torchrl_rates(base, smoke)
     if rates is not None:
         from benchmarks.baselines.dqn_torchrl import estimated_run_s
@@ -127,7 +141,8 @@ def timings(size: str, smoke: bool) -> dict[str, Timing]:
             f"{NAME}: torchrl (1 thread): {rates['prefill_fps']:,.0f} frames/s filling the buffer, "
             f"{rates['learn_fps']:,.0f} learning (faster round {rates['learn_fps_best']:,.0f}); a {steps}-frame "
             f"run ~{run_s:,.0f} s (~{best_s:,.0f} s at the faster round); torchrl/jaxrl "
-            f"{run_s / statistics.median(ours):.1f}x (medians) / {best_s / min(ours):.1f}x (fastest)")
+            f"{run_s / statistics.median(ours):.1f}x (medians) / {best_s / min(ours):.1f}x (fastest)"
+        )
     print("\n".join(summary), file=sys.stderr)
     return out
 

@@ -69,7 +69,9 @@ def _torchrl(action: np.ndarray) -> dict[str, Callable[[], object]]:
         from torchrl.modules import EGreedyModule as TorchEGreedy
     except ImportError:
         return {}
-    module = TorchEGreedy(TorchCategorical(N_ACTIONS), eps_init=EPS_INIT, eps_end=EPS_END, annealing_num_steps=ANNEALING)
+    module = TorchEGreedy(
+        TorchCategorical(N_ACTIONS), eps_init=EPS_INIT, eps_end=EPS_END, annealing_num_steps=ANNEALING
+    )
     module.step(5_000)
     greedy = torch.tensor(action, dtype=torch.long)
 

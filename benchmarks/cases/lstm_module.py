@@ -90,8 +90,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     stored = np.zeros((batch, steps, 1, HIDDEN), np.float32)
     stored[:, :1] = h0[:, None]
     # Device arrays, as the baselines get (numpy leaves would be copied to the device on every call).
-    td = TensorDict({"obs": obs, "is_init": is_init, "recurrent_state_h": stored, "recurrent_state_c": stored},
-                    [batch, steps]).apply(jnp.asarray)
+    td = TensorDict(
+        {"obs": obs, "is_init": is_init, "recurrent_state_h": stored, "recurrent_state_c": stored}, [batch, steps]
+    ).apply(jnp.asarray)
     variables = module.init(jax.random.key(0), td)
 
     def ours(variables, td):
@@ -109,8 +110,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     impls = {
         "jaxrl_modules": _blocked(ours, variables, td),
         "jax[flax scan]": _blocked(hand, flax_vars, carry, jnp.asarray(obs), jnp.asarray(is_init)),
-        "jax[hoisted]": _blocked(_hoisted, variables["params"]["lstm"], jnp.asarray(obs), jnp.asarray(is_init),
-                                 carry[0], carry[1]),
+        "jax[hoisted]": _blocked(
+            _hoisted, variables["params"]["lstm"], jnp.asarray(obs), jnp.asarray(is_init), carry[0], carry[1]
+        ),
     }
     impls.update(_torchrl(obs, is_init, stored))
     return impls
@@ -129,8 +131,12 @@ def _torchrl(obs: np.ndarray, is_init: np.ndarray, stored: np.ndarray) -> dict[s
     torch.manual_seed(0)
     module = TorchLSTMModule(input_size=IN, hidden_size=HIDDEN, in_key="obs", out_key="emb")
     batch, steps = is_init.shape
-    data = {"obs": torch.tensor(obs), "is_init": torch.tensor(is_init)[..., None],
-            "recurrent_state_h": torch.tensor(stored), "recurrent_state_c": torch.tensor(stored)}
+    data = {
+        "obs": torch.tensor(obs),
+        "is_init": torch.tensor(is_init)[..., None],
+        "recurrent_state_h": torch.tensor(stored),
+        "recurrent_state_c": torch.tensor(stored),
+    }
 
     def call():
         with torch.no_grad(), set_recurrent_mode(True):

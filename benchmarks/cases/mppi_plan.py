@@ -68,9 +68,16 @@ def _hand_written(c: int, h: int, i: int, k: int) -> Callable:
 def implementations(size: str) -> dict[str, Callable[[], object]]:
     c, h, i, k = cem_plan._parse(size)
     state = jnp.asarray(np.random.default_rng(2).normal(size=(S,)).astype(np.float32))
-    planner = MPPIPlanner(action_spec=Bounded(-1.0, 1.0, shape=(A,)), planning_horizon=h, optim_steps=i,
-                          num_candidates=c, top_k=k, temperature=TEMPERATURE, dynamics_fn=dynamics,
-                          reward_fn=reward)
+    planner = MPPIPlanner(
+        action_spec=Bounded(-1.0, 1.0, shape=(A,)),
+        planning_horizon=h,
+        optim_steps=i,
+        num_candidates=c,
+        top_k=k,
+        temperature=TEMPERATURE,
+        dynamics_fn=dynamics,
+        reward_fn=reward,
+    )
     td = TensorDict({"observation": state}, batch_size=[])
 
     def ours(key, td):
@@ -102,8 +109,15 @@ def _torchrl(state: np.ndarray, c: int, h: int, i: int, k: int) -> dict[str, Cal
             td.set("advantage", rewards.sum(-2, keepdim=True).expand_as(rewards))
             return td
 
-    planner = TorchMPPI(torch_model_env(), SummedReward(), temperature=TEMPERATURE, planning_horizon=h,
-                        optim_steps=i, num_candidates=c, top_k=k)
+    planner = TorchMPPI(
+        torch_model_env(),
+        SummedReward(),
+        temperature=TEMPERATURE,
+        planning_horizon=h,
+        optim_steps=i,
+        num_candidates=c,
+        top_k=k,
+    )
     td = TorchTensorDict({"observation": torch.tensor(state)}, [])
 
     def call():

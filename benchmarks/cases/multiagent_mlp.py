@@ -37,7 +37,9 @@ def sizes(smoke: bool) -> list[str]:
 def _mlp(params: dict, x: jax.Array) -> jax.Array:
     for i in range(_DEPTH + 1):
         layer = params[f"linear_{i}"]
-        x = x @ layer["kernel"] + layer["bias"].reshape((1,) * (x.ndim - 1) + (-1,))  # explicit: tests raise on rank promotion
+        x = x @ layer["kernel"] + layer["bias"].reshape(
+            (1,) * (x.ndim - 1) + (-1,)
+        )  # explicit: tests raise on rank promotion
         if i < _DEPTH:
             x = jnp.tanh(x)
     return x

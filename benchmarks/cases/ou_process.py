@@ -57,9 +57,15 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     action = jax.random.uniform(jax.random.key(0), (batch, DIM), minval=-1.0, maxval=1.0)
     resets = jnp.asarray(_resets(steps))
     module = OrnsteinUhlenbeckProcessModule(Bounded(-1.0, 1.0, shape=(DIM,)), theta=THETA, sigma=SIGMA, dt=DT)
-    td0 = TensorDict({"action": action, "is_init": jnp.ones((batch, 1), bool),
-                      "_ou_prev_noise": jnp.zeros((batch, DIM)), "_ou_steps": jnp.zeros((batch,), jnp.int32)},
-                     batch_size=[batch])
+    td0 = TensorDict(
+        {
+            "action": action,
+            "is_init": jnp.ones((batch, 1), bool),
+            "_ou_prev_noise": jnp.zeros((batch, DIM)),
+            "_ou_steps": jnp.zeros((batch,), jnp.int32),
+        },
+        batch_size=[batch],
+    )
     variables = module.init(jax.random.key(0), td0)
 
     def ours(key, variables, td, resets):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_modules import MLP, TensorDict, TensorDictModule

@@ -103,8 +103,13 @@ def _networks(spec: Spec) -> tuple[nn.Module, nn.Module]:
     if spec.kind == "mlp":
         ours = MLP(in_features=spec.features[0], out_features=spec.features[-1], num_cells=list(spec.features[1:-1]))
         return ours, FlaxMLP(spec.features[1:])
-    ours = ConvNet(in_features=spec.frame[-1], activation_class="ReLU", num_cells=list(CONV_CELLS),
-                   kernel_sizes=list(CONV_KERNELS), strides=list(CONV_STRIDES))
+    ours = ConvNet(
+        in_features=spec.frame[-1],
+        activation_class="ReLU",
+        num_cells=list(CONV_CELLS),
+        kernel_sizes=list(CONV_KERNELS),
+        strides=list(CONV_STRIDES),
+    )
     return ours, FlaxConvNet()
 
 
@@ -135,8 +140,10 @@ def _torch_default_init(shapes: dict[str, Any], seed: int = 1) -> dict[str, Any]
     params = {}
     for name, layer in sorted(shapes.items()):
         bound = 1.0 / np.sqrt(np.prod(layer["kernel"].shape[:-1]))  # kernel [..., in, out]: fan_in
-        params[name] = {leaf: jnp.asarray(rng.uniform(-bound, bound, s.shape).astype(np.float32))
-                        for leaf, s in sorted(layer.items())}
+        params[name] = {
+            leaf: jnp.asarray(rng.uniform(-bound, bound, s.shape).astype(np.float32))
+            for leaf, s in sorted(layer.items())
+        }
     return params
 
 
@@ -157,8 +164,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
     net, flax_net = _networks(spec)
     x, y = _data(spec)
     module = TensorDictModule(net, in_keys=["observation"], out_keys=["prediction"])
-    td = TensorDict({"observation": jnp.asarray(x), "target": jnp.asarray(y.reshape(spec.batch, -1))},
-                    batch_size=[spec.batch])
+    td = TensorDict(
+        {"observation": jnp.asarray(x), "target": jnp.asarray(y.reshape(spec.batch, -1))}, batch_size=[spec.batch]
+    )
     params = {"module": _torch_default_init(jax.eval_shape(module.init, jax.random.key(1), td)["params"]["module"])}
     flax_params = {"params": params["module"]}  # the same arrays: the layers have the same names
     optimizer = optax.adam(LR)
@@ -172,8 +180,9 @@ def implementations(size: str) -> dict[str, Callable[[], object]]:
 
     impls = {
         "jaxrl_modules": keyed_call(_step(ours_loss, optimizer), (params, optimizer.init(params)), td),
-        "jax": keyed_call(_step(flax_loss, optimizer), (flax_params, optimizer.init(flax_params)),
-                          td["observation"], td["target"]),
+        "jax": keyed_call(
+            _step(flax_loss, optimizer), (flax_params, optimizer.init(flax_params)), td["observation"], td["target"]
+        ),
     }
     impls.update(_torchrl(spec, params["module"], x, y))
     return impls
@@ -184,16 +193,23 @@ def _torchrl(spec: Spec, params, x: np.ndarray, y: np.ndarray) -> dict[str, Call
         import torch
         from tensordict import TensorDict as TorchTensorDict
         from tensordict.nn import TensorDictModule as TorchTDModule
-        from torchrl.modules import MLP as TorchMLP, ConvNet as TorchConvNet
+        from torchrl.modules import MLP as TorchMLP
+        from torchrl.modules import ConvNet as TorchConvNet
     except ImportError:
         return {}
     if spec.kind == "mlp":
-        net = TorchMLP(in_features=spec.features[0], out_features=spec.features[-1],
-                       num_cells=list(spec.features[1:-1]))
+        net = TorchMLP(
+            in_features=spec.features[0], out_features=spec.features[-1], num_cells=list(spec.features[1:-1])
+        )
         layers, names = torch.nn.Linear, "linear"
     else:
-        net = TorchConvNet(in_features=spec.frame[-1], num_cells=list(CONV_CELLS), kernel_sizes=list(CONV_KERNELS),
-                           strides=list(CONV_STRIDES), activation_class=torch.nn.ReLU)
+        net = TorchConvNet(
+            in_features=spec.frame[-1],
+            num_cells=list(CONV_CELLS),
+            kernel_sizes=list(CONV_KERNELS),
+            strides=list(CONV_STRIDES),
+            activation_class=torch.nn.ReLU,
+        )
         layers, names = torch.nn.Conv2d, "conv"
         x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
         y = y.transpose(0, 3, 1, 2)  # TorchRL flattens (C, H, W), ours (H, W, C)
@@ -205,8 +221,13 @@ def _torchrl(spec: Spec, params, x: np.ndarray, y: np.ndarray) -> dict[str, Call
             layer.bias.copy_(torch.tensor(np.asarray(params[f"{names}_{i}"]["bias"])))
     module = TorchTDModule(net, in_keys=["observation"], out_keys=["prediction"])
     optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-    td = TorchTensorDict({"observation": torch.tensor(np.ascontiguousarray(x)),
-                          "target": torch.tensor(np.ascontiguousarray(y.reshape(spec.batch, -1)))}, [spec.batch])
+    td = TorchTensorDict(
+        {
+            "observation": torch.tensor(np.ascontiguousarray(x)),
+            "target": torch.tensor(np.ascontiguousarray(y.reshape(spec.batch, -1))),
+        },
+        [spec.batch],
+    )
 
     def call():
         optimizer.zero_grad(set_to_none=True)

@@ -301,8 +301,7 @@ def load_state_dict(flax_module: nn.Module, state_dict: Any, *sample_inputs: Any
     _walk((), modules, dict(shapes), stream, out)
     if stream.remaining():
         raise ValueError(
-            f"The torch state_dict has modules left over after every flax module was filled: "
-            f"{stream.remaining()}."
+            f"The torch state_dict has modules left over after every flax module was filled: {stream.remaining()}."
         )
     filled = set(_iter_paths(out))
     missing = ["/".join(p) for p in _iter_paths(shapes) if p not in filled]

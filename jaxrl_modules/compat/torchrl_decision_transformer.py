@@ -142,7 +142,9 @@ def _gpt2(module: nn.Module, stream: StateDictStream, target: dict[str, Any]) ->
 def _decision_transformer(module: nn.Module, stream: StateDictStream, target: dict[str, Any]) -> dict[str, Any]:
     owner, params = _owner(module), target.get("params", {})
     gpt = GPT2Model(module.config, name="transformer")  # an unbound twin: only its config is read
-    out: dict[str, Any] = {"transformer": _gpt2_params(gpt, f"{owner}/transformer", _leaves(params, ("transformer",), owner), stream)}
+    out: dict[str, Any] = {
+        "transformer": _gpt2_params(gpt, f"{owner}/transformer", _leaves(params, ("transformer",), owner), stream)
+    }
     for name in _EMBEDDINGS:
         out[name] = _fill(owner, params, (name,), stream, name)
     return {"params": out}

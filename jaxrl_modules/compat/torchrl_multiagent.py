@@ -87,7 +87,10 @@ def _multi_agent(module: nn.Module, stream: StateDictStream, target: dict[str, A
                     f"{type(module).__name__}(n_agents={n}, share_params=False) '{owner}' expects torch tensors "
                     f"stacked on a leading agent axis of size {n}; '{prefix}' holds {bad}."
                 )
-            per_agent = {c: {k: jax.ShapeDtypeStruct(s.shape[1:], s.dtype) for k, s in leaves.items()} for c, leaves in own.items()}
+            per_agent = {
+                c: {k: jax.ShapeDtypeStruct(s.shape[1:], s.dtype) for k, s in leaves.items()}
+                for c, leaves in own.items()
+            }
             agents = [convert_leaves(path, per_agent, prefix, {k: v[i] for k, v in tensors.items()}) for i in range(n)]
             values = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *agents)
         for collection, leaves in values.items():

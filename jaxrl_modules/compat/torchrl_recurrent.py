@@ -34,7 +34,8 @@ def _copy(module: nn.Module, stream: StateDictStream, target: dict[str, Any], ki
     if unsupported:
         raise NotImplementedError(
             f"torch {kind} '{prefix}' has tensors {[f'{prefix}.{t}' for t in unsupported]}: bidirectional "
-            f"or projected (proj_size > 0) recurrent layers are not supported by jaxrl_modules' {type(module).__name__}."
+            f"or projected (proj_size > 0) recurrent layers are not supported by "
+            f"jaxrl_modules' {type(module).__name__}."
         )
     return convert_leaves(name, target, prefix, tensors)
 

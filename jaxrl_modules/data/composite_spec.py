@@ -72,8 +72,7 @@ class Composite(TensorSpec):
                 raise ValueError(f"In entry {_key_repr(path)!r}: {err}") from None
         elif value is not None and not isinstance(value, TensorSpec):
             raise TypeError(
-                f"Composite entry {_key_repr(path)!r} must be a spec, a mapping or None, got "
-                f"{type(value).__name__}."
+                f"Composite entry {_key_repr(path)!r} must be a spec, a mapping or None, got {type(value).__name__}."
             )
         if value is not None and tuple(value.shape[: len(shape)]) != shape:
             raise ValueError(
@@ -188,8 +187,7 @@ class Composite(TensorSpec):
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise TypeError(
-            f"Composite is immutable: write `spec = spec.set({key!r}, value)` instead of "
-            f"`spec[{key!r}] = value`."
+            f"Composite is immutable: write `spec = spec.set({key!r}, value)` instead of `spec[{key!r}] = value`."
         )
 
     def expand(self, *shape: Any) -> Composite:
@@ -225,8 +223,9 @@ class Composite(TensorSpec):
                 td = td.set(path, spec.project(value))
         return td
 
-    def _build(self, make: Callable[[tuple[str, ...], TensorSpec], Any], lead: tuple[int, ...],
-               prefix: tuple[str, ...] = ()) -> TensorDict:
+    def _build(
+        self, make: Callable[[tuple[str, ...], TensorSpec], Any], lead: tuple[int, ...], prefix: tuple[str, ...] = ()
+    ) -> TensorDict:
         entries = {}
         for key, value in self._entries:
             if isinstance(value, Composite):
@@ -259,6 +258,7 @@ class Composite(TensorSpec):
 
     def encode(self, values: Mapping[str, Any]) -> TensorDict:
         """A nested mapping of NumPy values as a TensorDict, each leaf encoded by its spec."""
+
         def encode_leaf(path: tuple[str, ...], spec: TensorSpec) -> Any:
             value = _lookup(values, path)
             if value is None:

@@ -51,9 +51,9 @@ from jaxrl_modules.data.composite_spec import Composite, CompositeSpec
 from jaxrl_modules.data.tensor_spec import (
     TensorSpec,
     _as_shape,
-    _check_count,
     _bcast,
     _canonical_dtype,
+    _check_count,
     _fmt,
     _frozen,
     _MaskedSpec,
@@ -140,8 +140,9 @@ def _full_range_ints(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype) ->
     return jax.lax.bitcast_convert_type(bits, dtype)
 
 
-def _randint_inclusive(key: jax.Array, shape: tuple[int, ...], low: np.ndarray, high: np.ndarray,
-                       dtype: np.dtype) -> jax.Array:
+def _randint_inclusive(
+    key: jax.Array, shape: tuple[int, ...], low: np.ndarray, high: np.ndarray, dtype: np.dtype
+) -> jax.Array:
     """Uniform integers in ``[low, high]`` with both ends included, even at the dtype's limits."""
     info = np.iinfo(dtype)
     k_up, k_down, k_full = jax.random.split(key, 3)
@@ -226,8 +227,9 @@ class Bounded(TensorSpec):
 
     _args = ("low", "high", "shape", "dtype", "domain")
 
-    def __init__(self, low: ArrayLike, high: ArrayLike, shape: Any = None, dtype: Any = np.float32,
-                 *, domain: str | None = None):
+    def __init__(
+        self, low: ArrayLike, high: ArrayLike, shape: Any = None, dtype: Any = np.float32, *, domain: str | None = None
+    ):
         dtype = _canonical_dtype(dtype)
         low, high = np.asarray(low), np.asarray(high)
         if dtype == np.bool_:
@@ -559,8 +561,7 @@ class MultiOneHot(_MaskedSpec):
     _args = ("nvec", "shape", "dtype", "mask")
     _kind_of_mask = "(the spec shape)"
 
-    def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.bool_,
-                 mask: ArrayLike | None = None):
+    def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.bool_, mask: ArrayLike | None = None):
         nvec = _check_nvec("MultiOneHot", nvec)
         shape = (sum(nvec),) if shape is None else _as_shape(shape, "MultiOneHot")
         if not shape or shape[-1] != sum(nvec):
@@ -627,8 +628,7 @@ class MultiCategorical(_MaskedSpec):
     _args = ("nvec", "shape", "dtype", "mask")
     _kind_of_mask = "(*shape[:-1], sum(nvec))"
 
-    def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.int32,
-                 mask: ArrayLike | None = None):
+    def __init__(self, nvec: Sequence[int], shape: Any = None, dtype: Any = np.int32, mask: ArrayLike | None = None):
         nvec = _check_nvec("MultiCategorical", np.asarray(nvec).reshape(-1).tolist())
         shape = (len(nvec),) if shape is None else _as_shape(shape, "MultiCategorical")
         if not shape or shape[-1] != len(nvec):

@@ -167,8 +167,11 @@ class TensorSpec:
         return cached
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{a}={_fmt(getattr(self, a))}" for a in self._args
-                           if a not in ("dtype", "domain") and getattr(self, a) is not None)
+        fields = ", ".join(
+            f"{a}={_fmt(getattr(self, a))}"
+            for a in self._args
+            if a not in ("dtype", "domain") and getattr(self, a) is not None
+        )
         return f"{type(self).__name__}({fields}, dtype={self.dtype}, domain={self.domain})"
 
     def _replace(self, **changes: Any) -> TensorSpec:
@@ -182,7 +185,7 @@ class TensorSpec:
     def _lead(self, x: jax.Array) -> tuple[int, ...] | None:
         """The batch dims of ``x``, or None when its trailing dims are not ``spec.shape``."""
         k = len(self.shape)
-        if x.ndim < k or tuple(x.shape[x.ndim - k:]) != self.shape:
+        if x.ndim < k or tuple(x.shape[x.ndim - k :]) != self.shape:
             return None
         return tuple(x.shape[: x.ndim - k])
 
@@ -225,8 +228,7 @@ class TensorSpec:
         lead = self._lead(x)
         if lead is None:
             raise ValueError(
-                f"{self!r}.project: expected an array of shape (*batch, *{self.shape}), got shape "
-                f"{x.shape}."
+                f"{self!r}.project: expected an array of shape (*batch, *{self.shape}), got shape {x.shape}."
             )
         return self._project(x, self._mask_for(mask, lead))
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-NestedKey = Union[str, tuple[str, ...]]
+NestedKey = str | tuple[str, ...]
 """A key: a string, or a tuple of strings for a nested entry (``("next", "reward")``)."""
 
 __all__ = ["NestedKey", "TensorDict", "stack", "cat", "unravel_key"]
@@ -100,9 +100,7 @@ class TensorDict:
         # `source or {}` would call bool() on a TensorDict source, which raises.
         for key, value in ({} if source is None else source).items():
             if not isinstance(key, str):
-                raise TypeError(
-                    f"TensorDict keys are strings (use nested mappings for nested keys), got {key!r}."
-                )
+                raise TypeError(f"TensorDict keys are strings (use nested mappings for nested keys), got {key!r}.")
             if isinstance(value, Mapping) and not isinstance(value, TensorDict):
                 try:
                     value = TensorDict(value, batch_size)
@@ -214,15 +212,12 @@ class TensorDict:
                 if default is not _MISSING:
                     return default
                 raise KeyError(
-                    f"Key {_key_repr(path)!r} not found in TensorDict: no entry {part!r} among "
-                    f"{list(node._keys)}."
+                    f"Key {_key_repr(path)!r} not found in TensorDict: no entry {part!r} among {list(node._keys)}."
                 ) from None
         return node
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, str) or (
-            isinstance(index, tuple) and index and all(isinstance(k, str) for k in index)
-        ):
+        if isinstance(index, str) or (isinstance(index, tuple) and index and all(isinstance(k, str) for k in index)):
             return self.get(index)
         return self._index(index)
 
@@ -428,7 +423,6 @@ class TensorDict:
         return _repr(self, indent=0)
 
 
-
 # ------------------------------------------------------------------------------------ pytree
 
 
@@ -577,15 +571,14 @@ def _check_same_keys(tds: Sequence[TensorDict], op: str) -> None:
 
 def _check_shapes(tds: Sequence[TensorDict], op: str, skip: int | None) -> None:
     """Equal batch sizes and entry shapes (except batch dim ``skip``, for cat), naming what differs."""
+
     def comparable(shape: tuple[int, ...]) -> tuple[Any, ...]:
         return shape if skip is None else (len(shape), *shape[:skip], *shape[skip + 1 :])
 
     what = "batch_size" if skip is None else f"batch_size (except dim {skip})"
     sizes = [td.batch_size for td in tds]
     if len({comparable(b) for b in sizes}) > 1:
-        raise ValueError(
-            f"{op}: the TensorDicts need the same {what}, got batch sizes {sizes}."
-        )
+        raise ValueError(f"{op}: the TensorDicts need the same {what}, got batch sizes {sizes}.")
     for key, _ in tds[0].items(True):  # nested TensorDicts too: their batch sizes must agree
         shapes = [_shape(td.get(key)) for td in tds]
         if len({comparable(sh) for sh in shapes}) > 1:

@@ -21,7 +21,8 @@ Masks (True = allowed, TorchRL's polarity). Semantics shared by the masked class
   ``neg_inf - logsumexp(...)`` (about ``-100001.1`` for four equal logits, one masked).
 * ``entropy`` sums over the allowed classes only, so ``-inf`` logits never produce a NaN.
 * A fully masked row is not a distribution; it gives finite, NaN-free results: samples and mode
-  are class 0 (the one-hot of class 0), the rule every masked sampler of the library follows, ``entropy`` is 0, ``log_prob`` is ``neg_inf`` for every value (with a finite
+  are class 0 (the one-hot of class 0), the rule every masked sampler of the library follows,
+  ``entropy`` is 0, ``log_prob`` is ``neg_inf`` for every value (with a finite
   ``neg_inf``, TorchRL's ``-log(n)``: all entries tie at ``neg_inf``), and the sampling
   probabilities (`MaskedOneHotCategorical.mean`) are all 0.
 """
@@ -156,9 +157,7 @@ def _grad_method(value) -> ReparamGradientStrategy:
     except ValueError:
         if isinstance(value, str) and value in ReparamGradientStrategy.__members__:
             return ReparamGradientStrategy[value]
-        raise ValueError(
-            f"Unknown grad_method {value!r}; accepted: {[m for m in ReparamGradientStrategy]}."
-        ) from None
+        raise ValueError(f"Unknown grad_method {value!r}; accepted: {list(ReparamGradientStrategy)}.") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,9 +602,7 @@ class MaskedOneHotCategorical(_OneHotMixin, MaskedCategorical):
         padding_value: int | None = None,
         grad_method: ReparamGradientStrategy = ReparamGradientStrategy.PassThrough,
     ) -> None:
-        super().__init__(
-            logits, probs, mask=mask, indices=indices, neg_inf=neg_inf, padding_value=padding_value
-        )
+        super().__init__(logits, probs, mask=mask, indices=indices, neg_inf=neg_inf, padding_value=padding_value)
         self.grad_method = _grad_method(grad_method)
 
     @property

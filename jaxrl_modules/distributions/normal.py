@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.distributions._common import (
     _HALF_LOG_2PI,
     _check_event_dims,
@@ -23,6 +22,7 @@ from jaxrl_modules.distributions._common import (
     _split_shapes,
     _sum_event,
 )
+from jaxrl_modules.functional.random import standard_normal
 
 __all__ = ["IndependentNormal"]
 

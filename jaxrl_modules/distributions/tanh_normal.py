@@ -15,7 +15,6 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.distributions._common import (
     _HALF_LOG_2PI,
     _affine,
@@ -32,6 +31,7 @@ from jaxrl_modules.distributions._common import (
     _squash,
     _sum_event,
 )
+from jaxrl_modules.functional.random import standard_normal
 
 __all__ = ["TanhNormal"]
 

@@ -89,8 +89,14 @@ class GymnaxEnv:
       (4, 4)
     """
 
-    def __init__(self, env_or_name: Any, params: Any = None, batch_size: Any = (),
-                 categorical_action_encoding: bool = False, **env_kwargs: Any):
+    def __init__(
+        self,
+        env_or_name: Any,
+        params: Any = None,
+        batch_size: Any = (),
+        categorical_action_encoding: bool = False,
+        **env_kwargs: Any,
+    ):
         if isinstance(env_or_name, str):
             if env_or_name not in gymnax.registered_envs:
                 raise ValueError(
@@ -114,8 +120,7 @@ class GymnaxEnv:
         obs_space = env.observation_space(self.params)
         if type(obs_space).__name__ != "Box":
             raise TypeError(
-                f"GymnaxEnv ({self.name}): only array observations (a Box space) are supported, got "
-                f"{obs_space!r}."
+                f"GymnaxEnv ({self.name}): only array observations (a Box space) are supported, got {obs_space!r}."
             )
         self.action_spec: TensorSpec = spec_from_space(env.action_space(self.params), categorical_action_encoding)
         self.observation_spec = Composite(observation=spec_from_space(obs_space))
@@ -178,8 +183,12 @@ class GymnaxEnv:
             return rng, obs, _strong(state)
 
         rng, obs, state = _vmap(one, len(self.batch_size))(keys)
-        entries = {"observation": self._observation(obs), "is_init": self._flags(True),
-                   "_env_state": self._state_td(state), "_rng": rng}
+        entries = {
+            "observation": self._observation(obs),
+            "is_init": self._flags(True),
+            "_env_state": self._state_td(state),
+            "_rng": rng,
+        }
         entries.update({k: self._flags(False) for k in _DONE_KEYS})
         return TensorDict._from_checked(entries, self.batch_size)
 
@@ -218,17 +227,24 @@ class GymnaxEnv:
             return rng, obs, _strong(state), reward, terminated, truncated
 
         rng, obs, state, reward, terminated, truncated = _vmap(one, len(self.batch_size))(
-            tensordict["_rng"], self._state(tensordict), action)
+            tensordict["_rng"], self._state(tensordict), action
+        )
         return tensordict.set("next", self._next(rng, obs, state, reward, terminated, truncated))
 
     def _next(self, rng, obs, state, reward, terminated, truncated) -> TensorDict:
         """The ``"next"`` entries of a transition of every environment."""
         flag = lambda x: jnp.reshape(x, (*self.batch_size, 1)).astype(bool)  # noqa: E731
         terminated, truncated = flag(terminated), flag(truncated)
-        nxt = {"observation": self._observation(obs),
-               "reward": jnp.reshape(reward, (*self.batch_size, 1)).astype(jnp.float32),
-               "done": terminated | truncated, "terminated": terminated, "truncated": truncated,
-               "is_init": self._flags(False), "_env_state": self._state_td(state), "_rng": rng}
+        nxt = {
+            "observation": self._observation(obs),
+            "reward": jnp.reshape(reward, (*self.batch_size, 1)).astype(jnp.float32),
+            "done": terminated | truncated,
+            "terminated": terminated,
+            "truncated": truncated,
+            "is_init": self._flags(False),
+            "_env_state": self._state_td(state),
+            "_rng": rng,
+        }
         return TensorDict._from_checked(nxt, self.batch_size)
 
     def model_step(self, state: TensorDict, action: jax.Array) -> tuple[TensorDict, jax.Array, jax.Array]:
@@ -258,11 +274,11 @@ class GymnaxEnv:
         action = self.action_spec.project(jnp.asarray(action))
         if isinstance(self.action_spec, OneHot):
             action = jnp.argmax(action, axis=-1).astype(jnp.int32)
-        _, gymnax_state, reward, terminated, _ = self.env.step_env(
-            jax.random.key(0), gymnax_state, action, self.params)
+        _, gymnax_state, reward, terminated, _ = self.env.step_env(jax.random.key(0), gymnax_state, action, self.params)
         done = jnp.logical_or(terminated, self.env.is_truncated(gymnax_state, self.params))
         next_state = TensorDict._from_checked(
-            dict(zip(self._state_names, jax.tree_util.tree_leaves(_strong(gymnax_state)))), ())
+            dict(zip(self._state_names, jax.tree_util.tree_leaves(_strong(gymnax_state)))), ()
+        )
         return next_state, jnp.asarray(reward, jnp.float32), jnp.asarray(done, bool)
 
     def maybe_reset(self, tensordict: TensorDict) -> TensorDict:
@@ -293,10 +309,14 @@ class GymnaxEnv:
             return rng, pick(obs_re.astype(obs.dtype), obs), jax.tree.map(pick, _strong(state_re), state)
 
         rng, obs, state = _vmap(one, len(self.batch_size))(
-            tensordict["_rng"], self._state(tensordict), tensordict["observation"],
-            jnp.reshape(done, self.batch_size))
-        entries = {"observation": obs, "_env_state": self._state_td(state), "_rng": rng,
-                   "is_init": done | tensordict.get("is_init", self._flags(False))}
+            tensordict["_rng"], self._state(tensordict), tensordict["observation"], jnp.reshape(done, self.batch_size)
+        )
+        entries = {
+            "observation": obs,
+            "_env_state": self._state_td(state),
+            "_rng": rng,
+            "is_init": done | tensordict.get("is_init", self._flags(False)),
+        }
         entries.update({k: tensordict.get(k, done) & ~done for k in _DONE_KEYS})
         return tensordict.update(entries)
 
@@ -336,19 +356,31 @@ class GymnaxEnv:
             return rng, obs, _strong(state), reward, terminated, truncated, root
 
         rng, obs, state, reward, terminated, truncated, (root_obs, root_state) = _vmap(one, len(self.batch_size))(
-            tensordict["_rng"], self._state(tensordict), action)
+            tensordict["_rng"], self._state(tensordict), action
+        )
         tensordict = tensordict.set("next", self._next(rng, obs, state, reward, terminated, truncated))
         root = step_mdp(tensordict)
         done = root["done"]
-        entries = {"observation": self._observation(root_obs), "_env_state": self._state_td(root_state),
-                   "is_init": done}
+        entries = {
+            "observation": self._observation(root_obs),
+            "_env_state": self._state_td(root_state),
+            "is_init": done,
+        }
         entries.update({k: root[k] & ~done for k in _DONE_KEYS})
         return tensordict, root.update(entries)
 
     # ----------------------------------------------------------------------------- rollout
-    def rollout(self, max_steps: int, policy: Any = None, *, key: jax.Array,
-                tensordict: TensorDict | None = None, variables: Any = None, auto_reset: bool = True,
-                break_when_any_done: bool = False) -> TensorDict:
+    def rollout(
+        self,
+        max_steps: int,
+        policy: Any = None,
+        *,
+        key: jax.Array,
+        tensordict: TensorDict | None = None,
+        variables: Any = None,
+        auto_reset: bool = True,
+        break_when_any_done: bool = False,
+    ) -> TensorDict:
         """``max_steps`` steps of every environment under ``policy``, as one ``lax.scan``.
 
         Done environments are reset inside the scan (TorchRL's ``break_when_any_done=False``):
@@ -396,8 +428,7 @@ class GymnaxEnv:
         key_reset, key_steps = jax.random.split(key)
         if auto_reset:
             if tensordict is not None:
-                raise ValueError(f"GymnaxEnv.rollout ({self.name}): pass auto_reset=False to start "
-                                 "from a tensordict.")
+                raise ValueError(f"GymnaxEnv.rollout ({self.name}): pass auto_reset=False to start from a tensordict.")
             tensordict = self.reset(key_reset)
         elif tensordict is None:
             raise ValueError(f"GymnaxEnv.rollout ({self.name}): auto_reset=False needs a tensordict.")
@@ -406,8 +437,10 @@ class GymnaxEnv:
             td = act(root, key)
             if not isinstance(td, TensorDict) or "action" not in td:
                 written = td.keys(include_nested=True) if isinstance(td, TensorDict) else type(td).__name__
-                raise KeyError(f"GymnaxEnv.rollout ({self.name}): the policy did not write the action "
-                               f"key 'action'; it returned {written}.")
+                raise KeyError(
+                    f"GymnaxEnv.rollout ({self.name}): the policy did not write the action "
+                    f"key 'action'; it returned {written}."
+                )
             return self.step_and_maybe_reset(td)
 
         # The carry holds every root entry the loop produces (e.g. a policy's recurrent state that
@@ -434,8 +467,10 @@ class GymnaxEnv:
             return lambda td, key: random.apply({}, td, rngs={EXPLORATION: key})
         if hasattr(policy, "apply") and hasattr(policy, "init"):  # a flax module
             if variables is None:
-                raise ValueError(f"GymnaxEnv.rollout ({self.name}): a flax module policy needs its "
-                                 "variables (rollout(..., variables=variables)).")
+                raise ValueError(
+                    f"GymnaxEnv.rollout ({self.name}): a flax module policy needs its "
+                    "variables (rollout(..., variables=variables))."
+                )
 
             def apply(td, key):
                 rngs = dict(zip(RNG_STREAMS, jax.random.split(key, len(RNG_STREAMS))))
@@ -443,8 +478,10 @@ class GymnaxEnv:
 
             return apply
         if not callable(policy):
-            raise TypeError(f"GymnaxEnv.rollout ({self.name}): policy must be None, a callable "
-                            f"policy(td, key) -> td or a flax module, got {type(policy).__name__}.")
+            raise TypeError(
+                f"GymnaxEnv.rollout ({self.name}): policy must be None, a callable "
+                f"policy(td, key) -> td or a flax module, got {type(policy).__name__}."
+            )
         return policy
 
     # ------------------------------------------------------------------------------ helpers
@@ -458,12 +495,15 @@ class GymnaxEnv:
         try:
             action = jnp.asarray(td["action"])
         except KeyError:
-            raise KeyError(f"GymnaxEnv.step ({self.name}): no 'action' in the TensorDict; keys: "
-                           f"{td.keys(include_nested=True)}.") from None
+            raise KeyError(
+                f"GymnaxEnv.step ({self.name}): no 'action' in the TensorDict; keys: {td.keys(include_nested=True)}."
+            ) from None
         expected = (*self.batch_size, *spec.shape)
         if action.shape != expected:
-            raise ValueError(f"GymnaxEnv.step ({self.name}): 'action' has shape {action.shape}, expected "
-                             f"{expected} (batch_size {self.batch_size} + action_spec.shape {spec.shape}).")
+            raise ValueError(
+                f"GymnaxEnv.step ({self.name}): 'action' has shape {action.shape}, expected "
+                f"{expected} (batch_size {self.batch_size} + action_spec.shape {spec.shape})."
+            )
         # Values are checked, not dtypes: QValueModule's one-hot actions are int32 (TorchRL's are
         # int64) where OneHot's dtype is bool; a cast that keeps every value is accepted.
         if not isinstance(action, jax.core.Tracer) and not (

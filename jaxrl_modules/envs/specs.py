@@ -64,6 +64,5 @@ def spec_from_space(space: Any, categorical_action_encoding: bool = False) -> Te
     if isinstance(space, spaces.Dict):
         return Composite({k: spec_from_space(s, categorical_action_encoding) for k, s in space.spaces.items()})
     raise TypeError(
-        f"spec_from_space: no spec for a gymnax {type(space).__name__} space; expected Discrete, Box "
-        "or Dict."
+        f"spec_from_space: no spec for a gymnax {type(space).__name__} space; expected Discrete, Box or Dict."
     )

@@ -120,16 +120,14 @@ def categorical_projection(
         support = jnp.asarray(support)
         if support.ndim != 1 or support.shape[0] != n:
             raise ValueError(
-                f"{name}: support must have shape [N] = ({n},) to match probs {probs.shape}, "
-                f"got shape {support.shape}."
+                f"{name}: support must have shape [N] = ({n},) to match probs {probs.shape}, got shape {support.shape}."
             )
         if not jnp.issubdtype(support.dtype, jnp.floating):
             raise ValueError(f"{name}: support must be a floating array, got dtype {support.dtype}.")
         return _project(probs, reward, discount, terminated, name, support=support)
     if values.ndim != 1 or values.shape[0] != n:
         raise ValueError(
-            f"{name}: support must have shape [N] = ({n},) to match probs {probs.shape}, got "
-            f"shape {values.shape}."
+            f"{name}: support must have shape [N] = ({n},) to match probs {probs.shape}, got shape {values.shape}."
         )
     if not np.all(np.isfinite(values)) or not np.all(np.diff(values) > 0):
         raise ValueError(f"{name}: support must be finite and strictly increasing, got {values}.")
@@ -214,9 +212,7 @@ def _check_probs(probs: jax.Array, name: str) -> int:
     if probs.ndim < 1:
         raise ValueError(f"{name}: probs must have shape [*B, N], got a scalar.")
     if not jnp.issubdtype(probs.dtype, jnp.floating):
-        raise ValueError(
-            f"{name}: probs must be a floating array, got dtype {probs.dtype} (shape {probs.shape})."
-        )
+        raise ValueError(f"{name}: probs must be a floating array, got dtype {probs.dtype} (shape {probs.shape}).")
     if probs.shape[-1] < 2:
         raise ValueError(f"{name}: the support needs at least 2 atoms, got probs of shape {probs.shape}.")
     return probs.shape[-1]
@@ -234,9 +230,7 @@ def _per_row(x, batch: tuple[int, ...], label: str, name: str, probs_shape, *, s
     )
 
 
-def _project(
-    probs, reward, discount, terminated, name, *, even=None, support=None, maybe_even=True
-) -> jax.Array:
+def _project(probs, reward, discount, terminated, name, *, even=None, support=None, maybe_even=True) -> jax.Array:
     """Checks the per-row operands and runs the fast path (``even``: the evenly spaced atoms, a
     float64 NumPy array) or the general one (``support``: a JAX array, which takes the fast path
     at run time if ``maybe_even`` and it turns out evenly spaced)."""
@@ -250,9 +244,7 @@ def _project(
     if terminated is not None:
         terminated = _per_row(terminated, batch, "terminated", name, probs.shape, scalar_ok=False)
         if not (terminated.dtype == jnp.bool_ or jnp.issubdtype(terminated.dtype, jnp.number)):
-            raise ValueError(
-                f"{name}: terminated must be boolean (or 0/1 numbers), got dtype {terminated.dtype}."
-            )
+            raise ValueError(f"{name}: terminated must be boolean (or 0/1 numbers), got dtype {terminated.dtype}.")
     window = _window_size(n, static_discount)
     # Jitted with the atoms and window static, so that eager calls compile once per shape.
     if even is not None:

@@ -135,7 +135,9 @@ def epsilon_greedy(
     action = jnp.asarray(action)
     event = tuple(spec.shape)
     if action.shape[action.ndim - len(event) :] != event or action.ndim < len(event):
-        raise ValueError(f"epsilon_greedy: the action's shape {action.shape} does not end with the spec's shape {event}.")
+        raise ValueError(
+            f"epsilon_greedy: the action's shape {action.shape} does not end with the spec's shape {event}."
+        )
     lead = action.shape[: action.ndim - len(event)]
     batch_ndim = len(lead) if batch_ndim is None else batch_ndim
     if not 0 <= batch_ndim <= action.ndim:

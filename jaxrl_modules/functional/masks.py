@@ -60,7 +60,9 @@ def any_action_allowed(mask: ArrayLike, blocks: int | Sequence[int] | None = Non
     if isinstance(blocks, (int, np.integer)):
         size = int(blocks)
         if size <= 0 or n % size:
-            raise ValueError(f"any_action_allowed: blocks={size} must divide the mask's last dim {n} into equal blocks.")
+            raise ValueError(
+                f"any_action_allowed: blocks={size} must divide the mask's last dim {n} into equal blocks."
+            )
         sizes = [size] * (n // size)
     else:
         sizes = [int(s) for s in blocks]

@@ -81,16 +81,19 @@ def check_planning_args(owner: str, horizon: Any, optim_steps: Any, num_candidat
       ...
       ValueError: cem_plan: top_k=200 is larger than num_candidates=100; pass top_k <= num_candidates.
     """
-    for name, value in (("planning_horizon", horizon), ("optim_steps", optim_steps),
-                        ("num_candidates", num_candidates), ("top_k", top_k)):
+    for name, value in (
+        ("planning_horizon", horizon),
+        ("optim_steps", optim_steps),
+        ("num_candidates", num_candidates),
+        ("top_k", top_k),
+    ):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{owner}: {name} must be a Python int, got {value!r}.")
         if value < 1:
             raise ValueError(f"{owner}: {name} must be at least 1, got {value}.")
     if top_k > num_candidates:
         raise ValueError(
-            f"{owner}: top_k={top_k} is larger than num_candidates={num_candidates}; "
-            "pass top_k <= num_candidates."
+            f"{owner}: top_k={top_k} is larger than num_candidates={num_candidates}; pass top_k <= num_candidates."
         )
 
 
@@ -120,9 +123,18 @@ def check_temperature(owner: str, temperature: Any) -> None:
             )
 
 
-def check_plan_options(owner: str, *, init_std: Any = 1.0, min_std: Any = 0.0, discount: Any = 1.0,
-                       momentum: Any = 0.0, keep_elites: Any = 0, noise_beta: Any = 0.0,
-                       action_low: Any = None, action_high: Any = None) -> None:
+def check_plan_options(
+    owner: str,
+    *,
+    init_std: Any = 1.0,
+    min_std: Any = 0.0,
+    discount: Any = 1.0,
+    momentum: Any = 0.0,
+    keep_elites: Any = 0,
+    noise_beta: Any = 0.0,
+    action_low: Any = None,
+    action_high: Any = None,
+) -> None:
     """Raises naming ``owner`` for planner options no plan can use (NaN, inf, out of range).
 
     Only Python/NumPy numbers and arrays are checked (JAX arrays are left alone: no host sync).
@@ -181,8 +193,9 @@ def mask_post_done_reward(rewards: ArrayLike, dones: ArrayLike) -> jax.Array:
     return jnp.where(done_before, jnp.zeros_like(rewards), rewards)
 
 
-def discounted_plan_return(rewards: ArrayLike, dones: ArrayLike | None, tail_value: ArrayLike | None = None,
-                           discount: float = 1.0) -> jax.Array:
+def discounted_plan_return(
+    rewards: ArrayLike, dones: ArrayLike | None, tail_value: ArrayLike | None = None, discount: float = 1.0
+) -> jax.Array:
     """``sum_t discount**t * r_t (masked after the first done) + discount**H * V(s_H)``.
 
     The tail value (TD-MPC) counts only when no step of the sequence was done.
@@ -320,8 +333,9 @@ def _projection(action_low, action_high, project_fn, owner: str) -> Callable:
         return lambda a: a
     low = -jnp.inf if action_low is None else action_low
     high = jnp.inf if action_high is None else action_high
-    return lambda a: jnp.clip(a, jnp.broadcast_to(jnp.asarray(low, a.dtype), a.shape),
-                              jnp.broadcast_to(jnp.asarray(high, a.dtype), a.shape))
+    return lambda a: jnp.clip(
+        a, jnp.broadcast_to(jnp.asarray(low, a.dtype), a.shape), jnp.broadcast_to(jnp.asarray(high, a.dtype), a.shape)
+    )
 
 
 def colored_noise(key: jax.Array, shape: tuple[int, ...], beta: float, dtype: Any = jnp.float32) -> jax.Array:
@@ -344,7 +358,7 @@ def colored_noise(key: jax.Array, shape: tuple[int, ...], beta: float, dtype: An
     weights = scale[1:]
     if horizon % 2 == 0:
         weights = weights.at[-1].multiply(0.5)
-    sigma = 2.0 * jnp.sqrt(jnp.sum(weights ** 2)) / horizon
+    sigma = 2.0 * jnp.sqrt(jnp.sum(weights**2)) / horizon
     moved = (shape[0], *shape[2:], freqs.shape[0])
     kr, ki = jax.random.split(key)
     scale = jnp.reshape(scale, (1,) * (len(moved) - 1) + scale.shape)  # explicit broadcast over [C, *A]
@@ -359,9 +373,26 @@ def colored_noise(key: jax.Array, shape: tuple[int, ...], beta: float, dtype: An
     return jnp.moveaxis(noise, -1, 1).astype(dtype)
 
 
-def _optimise(key, init_state, step, score, refit, *, horizon, optim_steps, num_candidates, top_k,
-              project, mean, std, min_std, momentum=0.0, keep_elites=0, noise_beta=0.0,
-              return_best=False) -> PlanResult:
+def _optimise(
+    key,
+    init_state,
+    step,
+    score,
+    refit,
+    *,
+    horizon,
+    optim_steps,
+    num_candidates,
+    top_k,
+    project,
+    mean,
+    std,
+    min_std,
+    momentum=0.0,
+    keep_elites=0,
+    noise_beta=0.0,
+    return_best=False,
+) -> PlanResult:
     """The loop both planners share: sample, project, roll out, score, keep the top k, refit.
 
     Opt-in (iCEM, Pinneri et al. 2020; defaults give TorchRL's loop): ``momentum`` blends the
@@ -494,9 +525,17 @@ def cem_plan(
     """
     owner = "cem_plan"
     check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
-    check_plan_options(owner, init_std=init_std, min_std=min_std, discount=discount, momentum=momentum,
-                       keep_elites=keep_elites, noise_beta=noise_beta, action_low=action_low,
-                       action_high=action_high)
+    check_plan_options(
+        owner,
+        init_std=init_std,
+        min_std=min_std,
+        discount=discount,
+        momentum=momentum,
+        keep_elites=keep_elites,
+        noise_beta=noise_beta,
+        action_low=action_low,
+        action_high=action_high,
+    )
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     ddof = 1 if top_k > 1 else 0  # one elite has no spread: 0, where TorchRL's N - 1 gives NaN
@@ -512,11 +551,25 @@ def cem_plan(
         return jax.tree.map(lambda a, b: jnp.where(jnp.all(valid), a, b), plain, masked)
 
     score = _default_score(value_fn, discount, done_fn is not None or step_fn is not None)
-    return _optimise(key, init_state, step, score, refit, horizon=horizon,
-                     optim_steps=optim_steps, num_candidates=num_candidates, top_k=top_k,
-                     project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
-                     min_std=min_std, momentum=momentum, keep_elites=keep_elites, noise_beta=noise_beta,
-                     return_best=return_best)
+    return _optimise(
+        key,
+        init_state,
+        step,
+        score,
+        refit,
+        horizon=horizon,
+        optim_steps=optim_steps,
+        num_candidates=num_candidates,
+        top_k=top_k,
+        project=_projection(action_low, action_high, project_fn, owner),
+        mean=mean,
+        std=std,
+        min_std=min_std,
+        momentum=momentum,
+        keep_elites=keep_elites,
+        noise_beta=noise_beta,
+        return_best=return_best,
+    )
 
 
 def mppi_plan(
@@ -580,15 +633,24 @@ def mppi_plan(
     """
     owner = "mppi_plan"
     check_planning_args(owner, horizon, optim_steps, num_candidates, top_k)
-    check_plan_options(owner, init_std=init_std, min_std=min_std, discount=discount, momentum=momentum,
-                       keep_elites=keep_elites, noise_beta=noise_beta, action_low=action_low,
-                       action_high=action_high)
+    check_plan_options(
+        owner,
+        init_std=init_std,
+        min_std=min_std,
+        discount=discount,
+        momentum=momentum,
+        keep_elites=keep_elites,
+        noise_beta=noise_beta,
+        action_low=action_low,
+        action_high=action_high,
+    )
     check_temperature(owner, temperature)
     step = _model_step(dynamics_fn, reward_fn, done_fn, step_fn, owner)
     mean, std = _initial(init_mean, init_std, horizon, action_shape, dtype, owner)
     if advantage_fn is None:
         score = _default_score(value_fn, discount, done_fn is not None or step_fn is not None)
     else:
+
         def score(rewards, dones, next_states):
             values = jax.vmap(advantage_fn)(mask_post_done_reward(rewards, dones), dones, next_states)
             return jnp.reshape(values, rewards.shape[:1])
@@ -607,8 +669,22 @@ def mppi_plan(
         var = jnp.tensordot(weights.astype(elites.dtype), (elites - new_mean[None]) ** 2, axes=1)
         return new_mean, jnp.sqrt(var)
 
-    return _optimise(key, init_state, step, score, refit, horizon=horizon, optim_steps=optim_steps,
-                     num_candidates=num_candidates, top_k=top_k,
-                     project=_projection(action_low, action_high, project_fn, owner), mean=mean, std=std,
-                     min_std=min_std, momentum=momentum, keep_elites=keep_elites, noise_beta=noise_beta,
-                     return_best=return_best)
+    return _optimise(
+        key,
+        init_state,
+        step,
+        score,
+        refit,
+        horizon=horizon,
+        optim_steps=optim_steps,
+        num_candidates=num_candidates,
+        top_k=top_k,
+        project=_projection(action_low, action_high, project_fn, owner),
+        mean=mean,
+        std=std,
+        min_std=min_std,
+        momentum=momentum,
+        keep_elites=keep_elites,
+        noise_beta=noise_beta,
+        return_best=return_best,
+    )

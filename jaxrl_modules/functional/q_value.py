@@ -233,8 +233,10 @@ def _ones_at(positions: jax.Array, n: int) -> jax.Array:
         return jnp.any(iota == positions[..., None], axis=-2).astype(jnp.int32)
     offsets = lax.broadcasted_iota(jnp.int32, (rows, k), 0) * n
     flat = (offsets + positions.reshape(rows, k)).reshape(rows * k)
-    ones = jnp.zeros((rows * n,), jnp.int32).at[flat].set(
-        1, indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds"
+    ones = (
+        jnp.zeros((rows * n,), jnp.int32)
+        .at[flat]
+        .set(1, indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds")
     )
     return ones.reshape(*batch, n)
 
@@ -320,9 +322,7 @@ def _row_sum(terms: jax.Array) -> jax.Array:
     return columns[0][..., None]
 
 
-def chosen_action_value(
-    action_values: ArrayLike, action: ArrayLike, action_space: str = "categorical"
-) -> jax.Array:
+def chosen_action_value(action_values: ArrayLike, action: ArrayLike, action_space: str = "categorical") -> jax.Array:
     """``Q(s, a)``: the value of the given action, ``[*B, 1]``.
 
     Args:
@@ -365,9 +365,7 @@ def chosen_action_value(
             values, action[..., None], axis=-1, mode="fill", fill_value=jnp.nan, wrap_negative_indices=False
         )
     if action.shape != values.shape:
-        raise ValueError(
-            f"A {space} action must have the action values' shape {values.shape}, got {action.shape}."
-        )
+        raise ValueError(f"A {space} action must have the action values' shape {values.shape}, got {action.shape}.")
     return _row_sum(jnp.where(action != 0, action.astype(values.dtype) * values, 0))
 
 

@@ -53,8 +53,8 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.flo
     runs JAX's rolled hash loop as five trips of separate kernels, a fixed cost that dominates
     small batches; unrolled, the hash fuses into one loop (measured on a 2-vCPU machine: 4352
     words 41 vs 76 us, 24576 words 82 vs 143 us). Other key types (``rbg``, ``unsafe_rbg``) and
-    other dtypes use ``jax.random.normal``. Flat, because on XLA:CPU a draw on a short minor axis (``[B, 6]``) is about 3x slower than the
-    same draw flat (see `TanhNormal._draw`).
+    other dtypes use ``jax.random.normal``. Flat, because on XLA:CPU a draw on a short minor axis (``[B, 6]``) is
+    about 3x slower than the same draw flat (see `TanhNormal._draw`).
 
     Examples:
       >>> import jax

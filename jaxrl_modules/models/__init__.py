@@ -53,7 +53,6 @@ from jaxrl_modules.models.param_extractor import (
 )
 from jaxrl_modules.models.recurrent import GRU, LSTM, GRUCell, LSTMCell, LSTMNet, gru_scan, lstm_scan
 
-
 __all__ = [
     "GRU",
     "GRUCell",

@@ -116,7 +116,9 @@ def _softsign(ctx):
 
 def _hardtanh(ctx, min_val=-1.0, max_val=1.0, inplace=False):
     if not min_val <= max_val:  # as torch: an empty interval would map everything to max_val
-        raise ValueError(f"Hardtanh: max_val must be greater than or equal to min_val, got min_val={min_val}, max_val={max_val}.")
+        raise ValueError(
+            f"Hardtanh: max_val must be greater than or equal to min_val, got min_val={min_val}, max_val={max_val}."
+        )
     return _fn(jnp.clip, min=min_val, max=max_val)
 
 
@@ -142,7 +144,9 @@ def _trailing_axes(normalized_shape: int | Sequence[int] | None) -> int | tuple[
     return tuple(range(-len(normalized_shape), 0))
 
 
-def _sized(layer: nn.Module, owner: str, arg: str, expected: tuple[int, ...] | None, axes: Callable[[jax.Array], tuple]):
+def _sized(
+    layer: nn.Module, owner: str, arg: str, expected: tuple[int, ...] | None, axes: Callable[[jax.Array], tuple]
+):
     """``layer`` behind a check that the input's normalised dims are ``expected`` (PyTorch checks
     ``normalized_shape`` / ``num_features``; flax would silently normalise whatever it gets)."""
     if expected is None:
@@ -315,9 +319,7 @@ def make_layer(
             return _from_name(spec.__name__, kwargs, ctx)
         return spec(**kwargs)
     if isinstance(spec, nn.Module):
-        raise TypeError(
-            f"Pass the flax module class ({type(spec).__name__}) and its kwargs, not an instance."
-        )
+        raise TypeError(f"Pass the flax module class ({type(spec).__name__}) and its kwargs, not an instance.")
     if callable(spec):
         return _fn(spec, **kwargs)
     raise TypeError(f"Cannot build a layer from {spec!r}: expected a name, a class or a function.")

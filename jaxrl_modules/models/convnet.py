@@ -111,7 +111,9 @@ class ConvNet(nn.Module):
                 )
             depth = 3
         if depth == 0:
-            raise ValueError("ConvNet: Null depth is not permitted (depth=0, or an empty per-layer list); pass depth >= 1.")
+            raise ValueError(
+                "ConvNet: Null depth is not permitted (depth=0, or an empty per-layer list); pass depth >= 1."
+            )
         if values["num_cells"] is None:
             values["num_cells"] = 32
         plan = {}

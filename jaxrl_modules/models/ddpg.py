@@ -120,13 +120,18 @@ class AdaptiveAvgPool2d(nn.Module):
         out_w = x.shape[w_axis] if out_w is None else out_w
         if (out_h, out_w) == (1, 1):  # global pooling: one reduction, no matrix
             return jnp.mean(x, axis=(h_axis, w_axis), keepdims=True)
-        ph, pw = _pool_matrix(x.shape[h_axis], out_h).astype(x.dtype), _pool_matrix(x.shape[w_axis], out_w).astype(x.dtype)
+        ph, pw = (
+            _pool_matrix(x.shape[h_axis], out_h).astype(x.dtype),
+            _pool_matrix(x.shape[w_axis], out_w).astype(x.dtype),
+        )
         x = jnp.moveaxis(x, (h_axis, w_axis), (-2, -1))
         x = jnp.einsum("...hw,ih,jw->...ij", x, ph, pw)
         return jnp.moveaxis(x, (-2, -1), (h_axis, w_axis))
 
 
-def _mlp_kwargs(owner: str, defaults: dict[str, Any], user: Mapping[str, Any] | None, scale: float | None) -> dict[str, Any]:
+def _mlp_kwargs(
+    owner: str, defaults: dict[str, Any], user: Mapping[str, Any] | None, scale: float | None
+) -> dict[str, Any]:
     """TorchRL's defaults updated with the user's, plus the DDPG initialiser on the last layer."""
     kwargs = {**defaults, **dict(user or {})}
     if scale is None:
@@ -149,10 +154,14 @@ def _mlp_kwargs(owner: str, defaults: dict[str, Any], user: Mapping[str, Any] | 
 _POOLING_NAMES = ("AdaptiveAvgPool2d",)
 
 
-def _conv_kwargs(owner: str, num_cells: list[int], use_avg_pooling: bool, data_format: str, user: Mapping[str, Any] | None) -> dict[str, Any]:
+def _conv_kwargs(
+    owner: str, num_cells: list[int], use_avg_pooling: bool, data_format: str, user: Mapping[str, Any] | None
+) -> dict[str, Any]:
     user = dict(user or {})
     if "data_format" in user:
-        raise ValueError(f"{owner}: pass data_format={user['data_format']!r} to {owner} itself, not in conv_net_kwargs.")
+        raise ValueError(
+            f"{owner}: pass data_format={user['data_format']!r} to {owner} itself, not in conv_net_kwargs."
+        )
     kwargs = {
         "in_features": None,
         "num_cells": num_cells,
@@ -174,8 +183,12 @@ def _conv_kwargs(owner: str, num_cells: list[int], use_avg_pooling: bool, data_f
 
 
 # The user's keyword dict each sub-network is built from, for the error messages.
-_KWARGS_FIELD = {"convnet": "conv_net_kwargs", "mlp": "mlp_net_kwargs", "mlp1": "mlp_net_kwargs_net1",
-                 "mlp2": "mlp_net_kwargs_net2"}
+_KWARGS_FIELD = {
+    "convnet": "conv_net_kwargs",
+    "mlp": "mlp_net_kwargs",
+    "mlp1": "mlp_net_kwargs_net1",
+    "mlp2": "mlp_net_kwargs_net2",
+}
 
 
 def _validate(net: nn.Module) -> None:
@@ -192,8 +205,14 @@ def _cnn_nets(net: nn.Module, conv_cells: list[int], out_features: int, where: d
     """The builders of a DDPG CNN net's ``convnet`` and ``mlp`` (TorchRL's defaults, overridden by
     its kwargs fields); ``where`` is passed to each (``parent=None`` to build them unbound)."""
     name = type(net).__name__
-    defaults = {"in_features": None, "out_features": out_features, "depth": 2, "num_cells": 200,
-                "activation_class": "ELU", "bias_last_layer": True}
+    defaults = {
+        "in_features": None,
+        "out_features": out_features,
+        "depth": 2,
+        "num_cells": 200,
+        "activation_class": "ELU",
+        "bias_last_layer": True,
+    }
     return {
         "convnet": lambda: ConvNet(
             **_conv_kwargs(name, conv_cells, net.use_avg_pooling, net.data_format, net.conv_net_kwargs), **where
@@ -352,8 +371,14 @@ class DdpgMlpActor(nn.Module):
         super().__post_init__()
 
     def _nets(self, **where: Any) -> dict[str, nn.Module]:
-        defaults = {"in_features": None, "out_features": self.action_dim, "depth": 2, "num_cells": [400, 300],
-                    "activation_class": "ELU", "bias_last_layer": True}
+        defaults = {
+            "in_features": None,
+            "out_features": self.action_dim,
+            "depth": 2,
+            "num_cells": [400, 300],
+            "activation_class": "ELU",
+            "bias_last_layer": True,
+        }
         return {"mlp": lambda: MLP(**_mlp_kwargs(type(self).__name__, defaults, self.mlp_net_kwargs, 6e-3), **where)}
 
     def setup(self) -> None:
@@ -397,10 +422,22 @@ class DdpgMlpQNet(nn.Module):
 
     def _nets(self, **where: Any) -> dict[str, nn.Module]:
         name = type(self).__name__
-        net1 = {"in_features": None, "out_features": 400, "depth": 0, "num_cells": [], "activation_class": "ELU",
-                "bias_last_layer": True, "activate_last_layer": True}
-        net2 = {"in_features": None, "out_features": 1, "num_cells": [300], "activation_class": "ELU",
-                "bias_last_layer": True}
+        net1 = {
+            "in_features": None,
+            "out_features": 400,
+            "depth": 0,
+            "num_cells": [],
+            "activation_class": "ELU",
+            "bias_last_layer": True,
+            "activate_last_layer": True,
+        }
+        net2 = {
+            "in_features": None,
+            "out_features": 1,
+            "num_cells": [300],
+            "activation_class": "ELU",
+            "bias_last_layer": True,
+        }
         return {
             "mlp1": lambda: MLP(**_mlp_kwargs(name, net1, self.mlp_net_kwargs_net1, None), **where),
             "mlp2": lambda: MLP(**_mlp_kwargs(name, net2, self.mlp_net_kwargs_net2, 6e-3), **where),

@@ -98,7 +98,8 @@ class DTConfig:
       >>> config = DecisionTransformer.default_config()
       >>> config.n_embd = 128
       >>> config
-      DTConfig(n_embd: 128, n_layer: 4, n_head: 4, n_inner: 1024, activation: relu, n_positions: 1024, resid_pdrop: 0.1, attn_pdrop: 0.1, embd_pdrop: 0.1, layer_norm_epsilon: 1e-05)
+      DTConfig(n_embd: 128, n_layer: 4, n_head: 4, n_inner: 1024, activation: relu, n_positions: 1024,
+      resid_pdrop: 0.1, attn_pdrop: 0.1, embd_pdrop: 0.1, layer_norm_epsilon: 1e-05)
     """
 
     n_embd: int = 256
@@ -333,7 +334,7 @@ class DecisionTransformer(nn.Module):
 
     @classmethod
     def default_config(cls) -> DTConfig:
-        """TorchRL's default: ``n_embd=256, n_layer=4, n_head=4, n_inner=1024, relu, n_positions=1024``, dropouts 0.1."""
+        """TorchRL's default: ``n_embd=256, n_layer=4, n_head=4, n_inner=1024, relu, n_positions=1024``, dropout 0.1."""
         return DTConfig()
 
     def __post_init__(self) -> None:

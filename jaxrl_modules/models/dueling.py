@@ -30,8 +30,8 @@ from jax.typing import ArrayLike
 from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.models._checks import checked_build
 from jaxrl_modules.models.convnet import ConvNet
-from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.models.layers import call_accepts
+from jaxrl_modules.models.mlp import MLP
 
 __all__ = ["DuelingCnnDQNet", "DuelingMlpDQNet"]
 
@@ -56,9 +56,7 @@ def _shape(value: int | Sequence[int], what: str, owner: str) -> tuple[int, ...]
 def _value_shape(adv: tuple[int, ...], value: tuple[int, ...], owner: str) -> tuple[int, ...]:
     """The value head's output shape, padded with leading ones to broadcast against ``adv``."""
     if len(value) > len(adv):
-        raise ValueError(
-            f"{owner} out_features_value={value} has more dims than out_features={adv}."
-        )
+        raise ValueError(f"{owner} out_features_value={value} has more dims than out_features={adv}.")
     padded = (1,) * (len(adv) - len(value)) + value
     if any(v not in (1, a) for v, a in zip(padded, adv)):
         raise ValueError(
@@ -72,8 +70,7 @@ def _head_kwargs(kwargs: Mapping[str, Any] | None, owner: str, what: str) -> dic
     merged = {**_HEAD_DEFAULTS, **dict(kwargs or {})}
     if "out_features" in merged:
         raise ValueError(
-            f"{owner} {what} must not contain 'out_features': pass out_features / "
-            "out_features_value instead."
+            f"{owner} {what} must not contain 'out_features': pass out_features / out_features_value instead."
         )
     return merged
 
@@ -192,7 +189,9 @@ class DuelingCnnDQNet(_Dueling):
             raise ValueError("DuelingCnnDQNet: pass data_format as its own argument, not in cnn_kwargs.")
         # Bad arguments raise at construction, as TorchRL, naming the argument they came from.
         checked_build("DuelingCnnDQNet", "cnn_kwargs", lambda: ConvNet(**self._cnn(), parent=None))
-        checked_build("DuelingCnnDQNet", "mlp_kwargs", lambda: MLP(out_features=self.out_features, **self._heads(), parent=None))
+        checked_build(
+            "DuelingCnnDQNet", "mlp_kwargs", lambda: MLP(out_features=self.out_features, **self._heads(), parent=None)
+        )
         super().__post_init__()
 
     def _cnn(self) -> dict[str, Any]:
@@ -265,7 +264,9 @@ class DuelingMlpDQNet(_Dueling):
         # Bad arguments raise at construction, as TorchRL, naming the argument they came from.
         checked_build("DuelingMlpDQNet", "mlp_kwargs_feature", lambda: MLP(**self._features(), parent=None))
         checked_build(
-            "DuelingMlpDQNet", "mlp_kwargs_output", lambda: MLP(out_features=self.out_features, **self._heads(), parent=None)
+            "DuelingMlpDQNet",
+            "mlp_kwargs_output",
+            lambda: MLP(out_features=self.out_features, **self._heads(), parent=None),
         )
         super().__post_init__()
 

@@ -28,7 +28,16 @@ from jax.typing import ArrayLike
 
 from jaxrl_modules.models._checks import check_int, check_sizes
 
-__all__ = ["Linear", "Conv2d", "ConvTranspose2d", "SqueezeLayer", "Squeeze2dLayer", "SquashDims", "call_accepts", "torch_default_init"]
+__all__ = [
+    "Linear",
+    "Conv2d",
+    "ConvTranspose2d",
+    "SqueezeLayer",
+    "Squeeze2dLayer",
+    "SquashDims",
+    "call_accepts",
+    "torch_default_init",
+]
 
 Initializer = jax.nn.initializers.Initializer
 
@@ -58,7 +67,7 @@ def torch_default_init(fan_in: int) -> Initializer:
     return init
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _call_parameters(cls: type) -> frozenset[str]:
     try:
         return frozenset(inspect.signature(cls.__call__).parameters)
@@ -150,9 +159,7 @@ class Linear(nn.Module):
         inputs = jnp.asarray(inputs)
         fan_in = inputs.shape[-1]
         default = torch_default_init(fan_in)
-        kernel = self.param(
-            "kernel", self.kernel_init or default, (fan_in, self.features), self.param_dtype
-        )
+        kernel = self.param("kernel", self.kernel_init or default, (fan_in, self.features), self.param_dtype)
         bias = None
         if self.use_bias:
             bias = self.param("bias", self.bias_init or default, (self.features,), self.param_dtype)
@@ -237,9 +244,7 @@ class Conv2d(nn.Module):
         """
         x = jnp.asarray(inputs)
         if x.ndim < 3:
-            raise ValueError(
-                f"Conv2d expects a {self.data_format} input with at least 3 dims, got shape {x.shape}."
-            )
+            raise ValueError(f"Conv2d expects a {self.data_format} input with at least 3 dims, got shape {x.shape}.")
         batch = x.shape[:-3]
         x = x.reshape((-1, *x.shape[-3:]))
         channel_axis = -1 if self.data_format == "NHWC" else -3
@@ -406,7 +411,5 @@ class SquashDims(nn.Module):
         """Reshapes ``[*B, d1, ..., dn]`` into ``[*B, d1 * ... * dn]`` with ``n = ndims_in``."""
         x = jnp.asarray(inputs)
         if self.ndims_in < 1 or x.ndim < self.ndims_in:
-            raise ValueError(
-                f"SquashDims(ndims_in={self.ndims_in}) cannot flatten an input of shape {x.shape}."
-            )
+            raise ValueError(f"SquashDims(ndims_in={self.ndims_in}) cannot flatten an input of shape {x.shape}.")
         return x.reshape((*x.shape[: x.ndim - self.ndims_in], -1))

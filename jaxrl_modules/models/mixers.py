@@ -74,10 +74,11 @@ class Mixer(nn.Module):
                 f"{chosen_action_value.shape}."
             )
         batch = chosen_action_value.shape[:-2]
-        if state is not None and state.shape[: state.ndim - len(tuple(self.state_shape))] != batch:
+        state_batch = None if state is None else state.shape[: state.ndim - len(tuple(self.state_shape))]
+        if state_batch is not None and state_batch != batch:
             raise ValueError(
                 f"{name}: the batch dims of state {state.shape} and of chosen_action_value "
-                f"{chosen_action_value.shape} differ ({state.shape[: state.ndim - len(tuple(self.state_shape))]} vs {batch})."
+                f"{chosen_action_value.shape} differ ({state_batch} vs {batch})."
             )
         output = self.mix(chosen_action_value, state)
         if output.shape != (*batch, 1):

@@ -43,7 +43,9 @@ def _hidden_sizes(depth: int | None, num_cells: int | Sequence[int] | None, owne
     if isinstance(num_cells, Integral) and not isinstance(num_cells, bool):
         check_int(owner, "num_cells", num_cells)
         if depth is None:
-            raise ValueError(f"{owner}: num_cells given as an integer needs depth too (num_cells={num_cells}, depth=None).")
+            raise ValueError(
+                f"{owner}: num_cells given as an integer needs depth too (num_cells={num_cells}, depth=None)."
+            )
         return [int(num_cells)] * depth
     cells = list(check_sizes(owner, "num_cells", num_cells))
     if depth is not None and len(cells) != depth:
@@ -241,13 +243,9 @@ class MLP(nn.Module):
                 if self.dropout is not None:
                     x = nn.Dropout(rate=self.dropout, deterministic=det, name=f"dropout_{i}")(x)
                 if self.norm_class is not None:
-                    norm = make_layer(
-                        self.norm_class, norm_kwargs[i], name=f"norm_{i}", deterministic=det
-                    )
+                    norm = make_layer(self.norm_class, norm_kwargs[i], name=f"norm_{i}", deterministic=det)
                     x = norm(x)
-                act = make_layer(
-                    self.activation_class, act_kwargs[i], name=f"activation_{i}", deterministic=det
-                )
+                act = make_layer(self.activation_class, act_kwargs[i], name=f"activation_{i}", deterministic=det)
                 x = act(x)
         if shape_out is not None:
             x = x.reshape((*x.shape[:-1], *shape_out))

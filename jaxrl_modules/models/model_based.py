@@ -33,14 +33,13 @@ from jaxrl_modules.functional.mappings import biased_softplus
 from jaxrl_modules.functional.random import standard_normal
 from jaxrl_modules.models._checks import check_int, check_real, check_sizes, checked_build
 from jaxrl_modules.models.activations import LayerSpec
-from jaxrl_modules.models.layers import Conv2d, ConvTranspose2d, Linear, torch_default_init
+from jaxrl_modules.models.layers import Conv2d, ConvTranspose2d, Linear
 from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.models.param_extractor import NormalParamExtractor
 from jaxrl_modules.models.recurrent import GRUCell
 from jaxrl_modules.rng import SAMPLE
 
 __all__ = ["DreamerActor", "ObsDecoder", "ObsEncoder", "RSSMPosterior", "RSSMPrior"]
-
 
 
 def _check_batch(owner: str, names: Sequence[str], xs: Sequence[jax.Array]) -> None:
@@ -226,9 +225,7 @@ class ObsEncoder(nn.Module):
             raise ValueError(f"ObsEncoder expects {self.data_format} observations {layout}, got shape {x.shape}.")
         channel_axis, spatial = (-1, (-3, -2)) if self.data_format == "NHWC" else (-3, (-2, -1))
         if self.in_channels is not None and x.shape[channel_axis] != self.in_channels:
-            raise ValueError(
-                f"ObsEncoder expected in_channels={self.in_channels} in {layout}, got shape {x.shape}."
-            )
+            raise ValueError(f"ObsEncoder expected in_channels={self.in_channels} in {layout}, got shape {x.shape}.")
         smallest = 1
         for _ in range(self.num_layers):
             smallest = 2 * smallest + 2
@@ -381,8 +378,12 @@ class RSSMPrior(nn.Module):
         spec_shape = tuple(getattr(self.action_spec, "shape", ()) or ())
         if spec_shape and tuple(action.shape[action.ndim - len(spec_shape) :]) != spec_shape:
             raise ValueError(f"RSSMPrior: action must end with the action_spec shape {spec_shape}, got {action.shape}.")
-        hidden = jax.nn.elu(Linear(self.hidden_dim, name="action_state_projector_0")(jnp.concatenate([state, action], -1)))
-        next_belief = GRUCell(hidden_size=self.rnn_hidden_dim, name="rnn")(hidden.astype(jnp.float32), belief.astype(jnp.float32))
+        hidden = jax.nn.elu(
+            Linear(self.hidden_dim, name="action_state_projector_0")(jnp.concatenate([state, action], -1))
+        )
+        next_belief = GRUCell(hidden_size=self.rnn_hidden_dim, name="rnn")(
+            hidden.astype(jnp.float32), belief.astype(jnp.float32)
+        )
         next_belief = next_belief.astype(hidden.dtype)
         raw = jax.nn.elu(Linear(self.hidden_dim, name="rnn_to_prior_projector_0")(next_belief))
         raw = Linear(2 * self.state_dim, name="rnn_to_prior_projector_2")(raw)

@@ -157,9 +157,7 @@ class MultiAgentNetBase(nn.Module):
         x = xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
         agent_dim = self.agent_dim + x.ndim if self.agent_dim < 0 else self.agent_dim
         if not 0 <= agent_dim < x.ndim:
-            raise ValueError(
-                f"{name} expects inputs with an agent axis at dim {self.agent_dim}, got shape {x.shape}."
-            )
+            raise ValueError(f"{name} expects inputs with an agent axis at dim {self.agent_dim}, got shape {x.shape}.")
         x = self._pre_forward_check(x)
         det = bool(getattr(self, "deterministic", False)) if deterministic is None else deterministic
         single = self._build_single_net(deterministic=det)
@@ -173,7 +171,7 @@ class MultiAgentNetBase(nn.Module):
         else:
             stacked = nn.vmap(
                 type(single),
-                variable_axes={c: 0 for c in _STACKED_COLLECTIONS},
+                variable_axes=dict.fromkeys(_STACKED_COLLECTIONS, 0),
                 split_rngs={
                     "params": True,
                     "noise": True,

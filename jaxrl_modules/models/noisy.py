@@ -156,7 +156,8 @@ class NoisyLinear(nn.Module):
       >>> layer = NoisyLinear(features=3, std_init=0.5)
       >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 4)))
       >>> jax.tree_util.tree_map(jnp.shape, variables)
-      {'noise': {'epsilon_in': (4,), 'epsilon_out': (3,)}, 'params': {'bias_mu': (3,), 'bias_sigma': (3,), 'kernel_mu': (4, 3), 'kernel_sigma': (4, 3)}}
+      {'noise': {'epsilon_in': (4,), 'epsilon_out': (3,)},
+       'params': {'bias_mu': (3,), 'bias_sigma': (3,), 'kernel_mu': (4, 3), 'kernel_sigma': (4, 3)}}
       >>> round(float(variables["params"]["bias_sigma"][0]), 6)  # std_init / sqrt(out) = 0.5 / sqrt(3)
       0.288675
       >>> noisy = layer.apply(variables, jnp.ones((5, 2, 4)), exploration_type="random",

@@ -166,8 +166,6 @@ class AddStateIndependentNormalScale(nn.Module):
                 f"AddStateIndependentNormalScale: the trailing dims of loc (shape {loc.shape}) must "
                 f"equal scale_shape {shape}."
             )
-        param = self.param(
-            "state_independent_scale", nn.initializers.constant(self.init_value), shape, jnp.float32
-        )
+        param = self.param("state_independent_scale", nn.initializers.constant(self.init_value), shape, jnp.float32)
         raw = jnp.broadcast_to(param.astype(loc.dtype), loc.shape)
         return (loc, _positive_scale(raw, self.scale_mapping, self.scale_lb), *others)

@@ -34,6 +34,7 @@ from jaxrl_modules.models.mlp import MLP
 
 __all__ = ["lstm_scan", "gru_scan", "LSTMCell", "GRUCell", "LSTM", "GRU", "LSTMNet"]
 
+
 def _dot(x: jax.Array, w_t: jax.Array, precision: Any) -> jax.Array:
     return jnp.matmul(x, w_t, precision=precision)
 
@@ -254,8 +255,15 @@ class LSTMCell(_CellBase):
         h, c = (None, None) if hx is None else hx
         h, c = self._initial(x, h, "h"), self._initial(x, c, "c")
         batch, flat = x.shape[:-1], (-1, self.hidden_size)
-        h, c = _lstm_step(x.reshape(-1, x.shape[-1]), h.reshape(flat), c.reshape(flat), w_ih.T, w_hh.T,
-                          None if b_ih is None else _bias(b_ih + b_hh), self.precision)
+        h, c = _lstm_step(
+            x.reshape(-1, x.shape[-1]),
+            h.reshape(flat),
+            c.reshape(flat),
+            w_ih.T,
+            w_hh.T,
+            None if b_ih is None else _bias(b_ih + b_hh),
+            self.precision,
+        )
         return h.reshape((*batch, -1)), c.reshape((*batch, -1))
 
 
@@ -280,8 +288,15 @@ class GRUCell(_CellBase):
         x, w_ih, w_hh, b_ih, b_hh = self._params(jnp.asarray(inputs))
         h = self._initial(x, hx, "hx")
         batch = x.shape[:-1]
-        h = _gru_step(x.reshape(-1, x.shape[-1]), h.reshape(-1, self.hidden_size), w_ih.T, w_hh.T, _bias(b_ih),
-                      _bias(b_hh), self.precision)
+        h = _gru_step(
+            x.reshape(-1, x.shape[-1]),
+            h.reshape(-1, self.hidden_size),
+            w_ih.T,
+            w_hh.T,
+            _bias(b_ih),
+            _bias(b_hh),
+            self.precision,
+        )
         return h.reshape((*batch, -1))
 
 
@@ -359,8 +374,10 @@ class _RNNBase(nn.Module):
                 s = s[:, None] if unbatched and s.ndim == 2 else s
                 if s.shape != shape:
                     want = shape if not unbatched else (self.num_layers, self.hidden_size)
-                    raise ValueError(f"{name}: hidden state {i} must have shape {want} (num_layers, batch, "
-                                     f"hidden_size), got {tuple(jnp.shape(states[i]))}.")
+                    raise ValueError(
+                        f"{name}: hidden state {i} must have shape {want} (num_layers, batch, "
+                        f"hidden_size), got {tuple(jnp.shape(states[i]))}."
+                    )
                 states[i] = s
         if is_init is None:
             reset = jnp.zeros((steps, batch), bool)
@@ -368,8 +385,9 @@ class _RNNBase(nn.Module):
             reset = jnp.asarray(is_init, bool)
             want = (steps,) if unbatched else ((batch, steps) if self.batch_first else (steps, batch))
             if reset.shape != want:
-                raise ValueError(f"{name}: is_init must have shape {want} (one flag per sequence and step), "
-                                 f"got {reset.shape}.")
+                raise ValueError(
+                    f"{name}: is_init must have shape {want} (one flag per sequence and step), got {reset.shape}."
+                )
             reset = reset[:, None] if unbatched else (reset.T if self.batch_first else reset)
         return x, states, reset, unbatched
 
@@ -534,7 +552,9 @@ class LSTMNet(nn.Module):
             raise ValueError(f"LSTMNet: lstm_backend must be 'torch', 'torchrl' or None, got {self.lstm_backend!r}.")
         check_int("LSTMNet", "out_features", self.out_features)
         # Bad sizes raise now, naming the kwargs they came from, not at the first call.
-        checked_build("LSTMNet", "lstm_kwargs", lambda: LSTM(**{**dict(self.lstm_kwargs), "batch_first": True}, parent=None))
+        checked_build(
+            "LSTMNet", "lstm_kwargs", lambda: LSTM(**{**dict(self.lstm_kwargs), "batch_first": True}, parent=None)
+        )
         checked_build("LSTMNet", "mlp_kwargs", lambda: MLP(**dict(self.mlp_kwargs), parent=None))
         super().__post_init__()
 
@@ -551,7 +571,11 @@ class LSTMNet(nn.Module):
         if (hidden0_in is None) != (hidden1_in is None):
             raise ValueError("LSTMNet: pass both hidden0_in and hidden1_in, or neither.")
         if hidden0_in is None:
-            shape = (batch, lstm.num_layers, lstm.hidden_size) if single else (batch, steps, lstm.num_layers, lstm.hidden_size)
+            shape = (
+                (batch, lstm.num_layers, lstm.hidden_size)
+                if single
+                else (batch, steps, lstm.num_layers, lstm.hidden_size)
+            )
             hidden0_in = hidden1_in = jnp.zeros(shape, x.dtype)
         elif squeeze0:
             hidden0_in, hidden1_in = jnp.asarray(hidden0_in)[None], jnp.asarray(hidden1_in)[None]

@@ -127,8 +127,10 @@ class MPCPlannerBase(TensorDictModuleBase):
     _torchrl_order = "env, planning_horizon, optim_steps, num_candidates, top_k, reward_key, action_key"
 
     def _positional_hint(self) -> str:
-        return (f"Positional arguments follow TorchRL's order ({self._name()}({self._torchrl_order})); "
-                "pass every other argument by keyword.")
+        return (
+            f"Positional arguments follow TorchRL's order ({self._name()}({self._torchrl_order})); "
+            "pass every other argument by keyword."
+        )
 
     def __post_init__(self) -> None:
         name = self._name()
@@ -175,8 +177,15 @@ class MPCPlannerBase(TensorDictModuleBase):
                 f"{name}: the model needs dynamics_fn and reward_fn (or one step_fn, or env=GymnaxEnv); "
                 f"got dynamics_fn={self.dynamics_fn!r}, reward_fn={self.reward_fn!r}."
             )
-        F.check_plan_options(name, init_std=self.init_std, min_std=self.min_std, discount=self.discount,
-                             momentum=self.momentum, keep_elites=self.keep_elites, noise_beta=self.noise_beta)
+        F.check_plan_options(
+            name,
+            init_std=self.init_std,
+            min_std=self.min_std,
+            discount=self.discount,
+            momentum=self.momentum,
+            keep_elites=self.keep_elites,
+            noise_beta=self.noise_beta,
+        )
         object.__setattr__(self, "state_shape", _state_shape(name, self.state_shape))
         super().__post_init__()
 
@@ -195,13 +204,24 @@ class MPCPlannerBase(TensorDictModuleBase):
     def _model(self) -> dict[str, Any]:
         """The keyword arguments the functional planners share."""
         return dict(
-            dynamics_fn=self.dynamics_fn, reward_fn=self.reward_fn, done_fn=self.done_fn,
-            value_fn=self.value_fn, step_fn=self.env.model_step if self.env is not None else self.step_fn,
+            dynamics_fn=self.dynamics_fn,
+            reward_fn=self.reward_fn,
+            done_fn=self.done_fn,
+            value_fn=self.value_fn,
+            step_fn=self.env.model_step if self.env is not None else self.step_fn,
             horizon=self.planning_horizon,
-            optim_steps=self.optim_steps, num_candidates=self.num_candidates, top_k=self.top_k,
-            project_fn=self.action_spec.project, init_std=self.init_std, min_std=self.min_std,
-            discount=self.discount, dtype=self.action_spec.dtype, momentum=self.momentum,
-            keep_elites=self.keep_elites, noise_beta=self.noise_beta, return_best=self.return_best,
+            optim_steps=self.optim_steps,
+            num_candidates=self.num_candidates,
+            top_k=self.top_k,
+            project_fn=self.action_spec.project,
+            init_std=self.init_std,
+            min_std=self.min_std,
+            discount=self.discount,
+            dtype=self.action_spec.dtype,
+            momentum=self.momentum,
+            keep_elites=self.keep_elites,
+            noise_beta=self.noise_beta,
+            return_best=self.return_best,
         )
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
@@ -250,8 +270,11 @@ class MPCPlannerBase(TensorDictModuleBase):
                 expected = (*batch, *one[path])
                 if shape != expected:
                     n = len(shape) - len(one[path])
-                    fix = (f" Set the TensorDict's batch_size to {shape[:n]} (a batch of {shape[:n]} states)."
-                           if n > 0 and shape[n:] == one[path] else "")
+                    fix = (
+                        f" Set the TensorDict's batch_size to {shape[:n]} (a batch of {shape[:n]} states)."
+                        if n > 0 and shape[n:] == one[path]
+                        else ""
+                    )
                     raise ValueError(
                         f"{name}: the state {key!r}{path} has shape {shape}, expected {expected}: the "
                         f"TensorDict's batch size {batch}, then one state's shape {one[path]} ({source}).{fix}"
@@ -291,10 +314,9 @@ class MPCPlannerBase(TensorDictModuleBase):
         is_init = jnp.asarray(td.get(self.is_init_key), bool)
         if is_init.size != math.prod(batch):
             raise ValueError(
-                f"{self._name()}: {self.is_init_key!r} has shape {is_init.shape}, expected {batch} "
-                f"or {(*batch, 1)}."
+                f"{self._name()}: {self.is_init_key!r} has shape {is_init.shape}, expected {batch} or {(*batch, 1)}."
             )
-        shifted = jax.vmap(F.shift_plan)(previous.reshape(-1, *plan_shape[len(batch):])).reshape(plan_shape)
+        shifted = jax.vmap(F.shift_plan)(previous.reshape(-1, *plan_shape[len(batch) :])).reshape(plan_shape)
         restart = jnp.broadcast_to(is_init.reshape(batch + (1,) * (len(plan_shape) - len(batch))), plan_shape)
         return jnp.where(restart, jnp.zeros_like(shifted), shifted)
 

@@ -57,8 +57,10 @@ class MPPIPlanner(MPCPlannerBase, _MPPIFields):
       True
     """
 
-    _torchrl_order = ("env, advantage_module, temperature, planning_horizon, optim_steps, num_candidates, "
-                      "top_k, reward_key, action_key")
+    _torchrl_order = (
+        "env, advantage_module, temperature, planning_horizon, optim_steps, num_candidates, "
+        "top_k, reward_key, action_key"
+    )
 
     def __post_init__(self) -> None:
         if self.advantage_module is not None and not callable(self.advantage_module):
@@ -70,5 +72,11 @@ class MPPIPlanner(MPCPlannerBase, _MPPIFields):
         super().__post_init__()
 
     def plan(self, key: jax.Array, state: Any, init_mean: jax.Array) -> F.PlanResult:
-        return F.mppi_plan(key, state, init_mean=init_mean, temperature=self.temperature,
-                           advantage_fn=self.advantage_module, **self._model())
+        return F.mppi_plan(
+            key,
+            state,
+            init_mean=init_mean,
+            temperature=self.temperature,
+            advantage_fn=self.advantage_module,
+            **self._model(),
+        )

@@ -143,9 +143,7 @@ def n_step_push(window: NStepWindow, step: TensorDict, gamma: float) -> tuple[NS
     n = window.transitions.batch_size[0]
     steps = cat([window.transitions[1:], step[None]], dim=0) if n > 1 else step[None]
     nxt = steps["next"]
-    G, count, terminated = n_step_return(
-        nxt["reward"][..., 0], nxt["terminated"][..., 0], nxt["done"][..., 0], gamma
-    )
+    G, count, terminated = n_step_return(nxt["reward"][..., 0], nxt["terminated"][..., 0], nxt["done"][..., 0], gamma)
     last = count - 1  # [E]: the step whose next observation the target bootstraps from
     obs = nxt["observation"]
     index = jnp.reshape(last, (1, last.shape[0]) + (1,) * (obs.ndim - 2))
@@ -190,18 +188,24 @@ def check_layout(config: Any) -> None:
     if not cells or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in cells):
         raise ValueError(f"{name}.num_cells must be a non-empty tuple of positive ints, got {cells!r}.")
     if config.train_frequency % config.num_envs:
-        raise ValueError(f"{name}.train_frequency={config.train_frequency} must be a multiple of "
-                         f"num_envs={config.num_envs} (one gradient step per so many steps of all envs).")
+        raise ValueError(
+            f"{name}.train_frequency={config.train_frequency} must be a multiple of "
+            f"num_envs={config.num_envs} (one gradient step per so many steps of all envs)."
+        )
     chunk = config.num_chunks * config.train_frequency
     if config.total_timesteps < chunk:
-        raise ValueError(f"{name}.total_timesteps={config.total_timesteps} is smaller than one gradient step "
-                         f"per chunk: num_chunks * train_frequency = {chunk}. Raise total_timesteps or "
-                         "lower num_chunks.")
+        raise ValueError(
+            f"{name}.total_timesteps={config.total_timesteps} is smaller than one gradient step "
+            f"per chunk: num_chunks * train_frequency = {chunk}. Raise total_timesteps or "
+            "lower num_chunks."
+        )
     usable = config.total_timesteps // chunk * chunk
     if usable <= config.learning_starts:
-        raise ValueError(f"{name}.total_timesteps={config.total_timesteps} (used: {usable}, whole chunks) "
-                         f"gives no gradient step: learning starts after learning_starts="
-                         f"{config.learning_starts} steps.")
+        raise ValueError(
+            f"{name}.total_timesteps={config.total_timesteps} (used: {usable}, whole chunks) "
+            f"gives no gradient step: learning starts after learning_starts="
+            f"{config.learning_starts} steps."
+        )
 
 
 def discrete_envs(config: Any) -> tuple[Any, Any]:
@@ -210,16 +214,19 @@ def discrete_envs(config: Any) -> tuple[Any, Any]:
 
     env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,), categorical_action_encoding=True)
     if not isinstance(env.action_spec, Categorical) or env.action_spec.shape != ():
-        raise ValueError(f"{type(config).__name__}.env_name={config.env_name!r} has actions "
-                         f"{env.action_spec}; this recipe needs one discrete action.")
+        raise ValueError(
+            f"{type(config).__name__}.env_name={config.env_name!r} has actions "
+            f"{env.action_spec}; this recipe needs one discrete action."
+        )
     eval_env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,), categorical_action_encoding=True)
     return env, eval_env
 
 
 def one_step_transition(td: TensorDict) -> TensorDict:
     """The entries of ``env.step``'s output that the replay keeps (and n-step returns need)."""
-    return td.select("observation", "action", ("next", "observation"), ("next", "reward"),
-                     ("next", "terminated"), ("next", "done"))
+    return td.select(
+        "observation", "action", ("next", "observation"), ("next", "reward"), ("next", "terminated"), ("next", "done")
+    )
 
 
 def replay_and_window_init(example: TensorDict, capacity: int, n: int, gamma: float) -> tuple[ReplayBuffer, Any]:
@@ -230,9 +237,7 @@ def replay_and_window_init(example: TensorDict, capacity: int, n: int, gamma: fl
     return replay_init(n_step_push(window, example, gamma)[1], capacity), window
 
 
-def add_transition(
-    buffer: ReplayBuffer, window: Any, step: TensorDict, gamma: float
-) -> tuple[ReplayBuffer, Any]:
+def add_transition(buffer: ReplayBuffer, window: Any, step: TensorDict, gamma: float) -> tuple[ReplayBuffer, Any]:
     """Adds one step ``[E]`` of every environment: as is, or through the n-step window.
 
     Returns:

@@ -88,5 +88,7 @@ def check_config(config: Any) -> None:
         allowed = (int, float) if expected is float else (expected,)
         bad_bool = isinstance(value, bool) and expected is not bool
         if not isinstance(value, allowed) or bad_bool:
-            raise TypeError(f"{type(config).__name__}.{field.name} must be {expected.__name__}, got "
-                            f"{value!r} ({type(value).__name__}).")
+            raise TypeError(
+                f"{type(config).__name__}.{field.name} must be {expected.__name__}, got "
+                f"{value!r} ({type(value).__name__})."
+            )

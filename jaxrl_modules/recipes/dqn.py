@@ -96,8 +96,21 @@ class DQNConfig:
         if isinstance(self.num_cells, list):  # e.g. the demo's --set num_cells=[64,64]; kept hashable
             object.__setattr__(self, "num_cells", tuple(self.num_cells))
         check_config(self)
-        C.positive(self, "total_timesteps", "num_envs", "buffer_size", "batch_size", "lr", "eps_anneal_steps",
-                   "train_frequency", "target_update_interval", "tau", "n_steps", "num_chunks", "num_eval_envs")
+        C.positive(
+            self,
+            "total_timesteps",
+            "num_envs",
+            "buffer_size",
+            "batch_size",
+            "lr",
+            "eps_anneal_steps",
+            "train_frequency",
+            "target_update_interval",
+            "tau",
+            "n_steps",
+            "num_chunks",
+            "num_eval_envs",
+        )
         C.in_range(self, "gamma", 0.0, 1.0)
         C.in_range(self, "tau", 0.0, 1.0)
         C.in_range(self, "eps_init", 0.0, 1.0)
@@ -120,7 +133,11 @@ class DQNState(NamedTuple):
 
 
 def q_learning_loss(
-    q: jax.Array, action: jax.Array, reward: jax.Array, discount: jax.Array, terminated: jax.Array,
+    q: jax.Array,
+    action: jax.Array,
+    reward: jax.Array,
+    discount: jax.Array,
+    terminated: jax.Array,
     q_next: jax.Array,
 ) -> jax.Array:
     """Mean squared TD error of DQN: ``(Q(s, a) - [r + discount (1 - terminated) max_a' Q'(s', a')])^2``.
@@ -149,17 +166,16 @@ def q_learning_loss(
     return jnp.mean(jnp.square(chosen - target))
 
 
-def make_policy(
-    config: DQNConfig, spec: Categorical, obs_ndim: int = 1
-) -> tuple[TensorDictSequential, EGreedyModule]:
+def make_policy(config: DQNConfig, spec: Categorical, obs_ndim: int = 1) -> tuple[TensorDictSequential, EGreedyModule]:
     """``QValueActor(MLP) -> EGreedyModule``, and the e-greedy module (to advance its schedule).
 
     Observations of ``obs_ndim > 1`` dims (MinAtar's frames) are flattened for the MLP.
     """
     net = MLP(out_features=spec.n, num_cells=list(config.num_cells), activation_class="ReLU")
     net = C.flat_observations(net, obs_ndim)
-    egreedy = EGreedyModule(spec, eps_init=config.eps_init, eps_end=config.eps_end,
-                            annealing_num_steps=config.eps_anneal_steps)
+    egreedy = EGreedyModule(
+        spec, eps_init=config.eps_init, eps_end=config.eps_end, annealing_num_steps=config.eps_anneal_steps
+    )
     return TensorDictSequential(QValueActor(net, spec=spec), egreedy), egreedy
 
 
@@ -194,8 +210,16 @@ def make_recipe(config: DQNConfig) -> Recipe:
         variables = policy.init(k_params, td, exploration_type=GREEDY)  # params and the e-greedy count
         example = C.one_step_transition(env.step(policy.apply(variables, td, exploration_type=GREEDY)))
         buffer, window = C.replay_and_window_init(example, config.buffer_size, n, config.gamma)
-        return DQNState(td, variables, variables["params"], optimizer.init(variables["params"]), buffer, window,
-                        k_run, jnp.zeros((), jnp.int32))
+        return DQNState(
+            td,
+            variables,
+            variables["params"],
+            optimizer.init(variables["params"]),
+            buffer,
+            window,
+            k_run,
+            jnp.zeros((), jnp.int32),
+        )
 
     def env_step(state: DQNState, key: jax.Array) -> DQNState:
         td = policy.apply(state.variables, state.td, rngs={EXPLORATION: key})
@@ -203,8 +227,9 @@ def make_recipe(config: DQNConfig) -> Recipe:
         buffer, window = C.add_transition(state.buffer, state.window, C.one_step_transition(td), config.gamma)
         variables = egreedy.step(state.variables, config.num_envs)
         root = root.select(*state.td.keys())  # the policy's outputs stay out of the carry
-        return state._replace(td=root, variables=variables, buffer=buffer, window=window,
-                              timesteps=state.timesteps + config.num_envs)
+        return state._replace(
+            td=root, variables=variables, buffer=buffer, window=window, timesteps=state.timesteps + config.num_envs
+        )
 
     def learn(state: DQNState, key: jax.Array) -> tuple[DQNState, jax.Array]:
         batch = replay_sample(state.buffer, key, config.batch_size)
@@ -247,8 +272,12 @@ def make_recipe(config: DQNConfig) -> Recipe:
         metrics = {
             "return": evaluate(eval_env, greedy, k_eval, max_steps),
             "loss": jnp.sum(losses) / jnp.maximum(jnp.sum(learning), 1),
-            "epsilon": linear_annealing(jax.tree.leaves(state.variables["schedule"])[0], config.eps_init,
-                                        config.eps_end, config.eps_anneal_steps),
+            "epsilon": linear_annealing(
+                jax.tree.leaves(state.variables["schedule"])[0],
+                config.eps_init,
+                config.eps_end,
+                config.eps_anneal_steps,
+            ),
             "timesteps": state.timesteps,
         }
         return state._replace(key=key), metrics

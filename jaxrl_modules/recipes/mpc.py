@@ -72,12 +72,19 @@ def make_recipe(config: MPCConfig) -> common.Recipe:
 
     env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,))
     if not jnp.issubdtype(env.action_spec.dtype, jnp.floating):
-        raise ValueError(f"mpc: the planners need continuous actions; {config.env_name} has "
-                         f"{env.action_spec!r}.")
-    kwargs = dict(env=env, planning_horizon=config.planning_horizon, optim_steps=config.optim_steps,
-                  num_candidates=config.num_candidates, top_k=config.top_k, warm_start=True,
-                  keep_elites=config.keep_elites, noise_beta=config.noise_beta,
-                  momentum=config.momentum, return_best=config.return_best)
+        raise ValueError(f"mpc: the planners need continuous actions; {config.env_name} has {env.action_spec!r}.")
+    kwargs = dict(
+        env=env,
+        planning_horizon=config.planning_horizon,
+        optim_steps=config.optim_steps,
+        num_candidates=config.num_candidates,
+        top_k=config.top_k,
+        warm_start=True,
+        keep_elites=config.keep_elites,
+        noise_beta=config.noise_beta,
+        momentum=config.momentum,
+        return_best=config.return_best,
+    )
     if config.planner == "cem":
         planner = CEMPlanner(**kwargs)
     else:

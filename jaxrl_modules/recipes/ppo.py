@@ -124,8 +124,17 @@ class PPOConfig:
     def __post_init__(self) -> None:
         common.check_config(self)
         name = type(self).__name__
-        for field in ("total_timesteps", "num_envs", "num_steps", "num_chunks", "update_epochs",
-                      "num_minibatches", "hidden_size", "eval_envs", "eval_steps"):
+        for field in (
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "num_chunks",
+            "update_epochs",
+            "num_minibatches",
+            "hidden_size",
+            "eval_envs",
+            "eval_steps",
+        ):
             if getattr(self, field) < 1:
                 raise ValueError(f"{name}.{field} must be >= 1, got {getattr(self, field)}.")
         for field in ("learning_rate", "reward_scale", "clip_eps"):
@@ -222,25 +231,36 @@ def _networks(config: PPOConfig, action_spec: Bounded) -> tuple[ProbabilisticAct
     # Small last-layer weights: the initial policy is near loc = 0, scale = 1 in every state.
     small = {"kernel_init": jax.nn.initializers.variance_scaling(0.01, "fan_avg", "uniform")}
     body = TensorDictSequential(
-        TensorDictModule(MLP(out_features=2 * act_dim, num_cells=cells, activation_class="Tanh",
-                             layer_kwargs=[{}] * config.num_layers + [small]),
-                         in_keys=["observation"], out_keys=["param"]),
+        TensorDictModule(
+            MLP(
+                out_features=2 * act_dim,
+                num_cells=cells,
+                activation_class="Tanh",
+                layer_kwargs=[{}] * config.num_layers + [small],
+            ),
+            in_keys=["observation"],
+            out_keys=["param"],
+        ),
         TensorDictModule(NormalParamExtractor(), in_keys=["param"], out_keys=["loc", "scale"]),
     )
     actor = ProbabilisticActor(
-        body, in_keys=["loc", "scale"], spec=action_spec, distribution_class=TanhNormal,
+        body,
+        in_keys=["loc", "scale"],
+        spec=action_spec,
+        distribution_class=TanhNormal,
         distribution_kwargs={"low": np.asarray(action_spec.low), "high": np.asarray(action_spec.high)},
     )
-    critic = ValueOperator(MLP(out_features=1, num_cells=cells, activation_class="Tanh"),
-                           in_keys=["observation"])
+    critic = ValueOperator(MLP(out_features=1, num_cells=cells, activation_class="Tanh"), in_keys=["observation"])
     return actor, critic
 
 
 def _continuous_spec(env: GymnaxEnv, name: str) -> Bounded:
     spec = env.action_spec
     if not isinstance(spec, Bounded) or not jnp.issubdtype(spec.dtype, jnp.floating):
-        raise ValueError(f"{name}: {env.name} has action spec {spec!r}; PPO here needs a bounded "
-                         "continuous (Box) action space, e.g. Pendulum-v1.")
+        raise ValueError(
+            f"{name}: {env.name} has action spec {spec!r}; PPO here needs a bounded "
+            "continuous (Box) action space, e.g. Pendulum-v1."
+        )
     return spec
 
 
@@ -264,8 +284,11 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
     updates_per_chunk = num_updates // num_chunks
     minibatch = batch // config.num_minibatches
     steps_per_update = config.update_epochs * config.num_minibatches
-    lr = (optax.linear_schedule(config.learning_rate, 0.0, num_updates * steps_per_update)
-          if config.anneal_lr else config.learning_rate)
+    lr = (
+        optax.linear_schedule(config.learning_rate, 0.0, num_updates * steps_per_update)
+        if config.anneal_lr
+        else config.learning_rate
+    )
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
     eval_type = ExplorationType(config.eval_exploration)
 
@@ -279,8 +302,15 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
         def step(root, key):
             td = actor.apply(params["actor"], root, exploration_type=ExplorationType.RANDOM, rngs={SAMPLE: key})
             td, root = env.step_and_maybe_reset(td)
-            keep = td.select("observation", "action", "scale", ("next", "observation"), ("next", "reward"),
-                             ("next", "terminated"), ("next", "done"))
+            keep = td.select(
+                "observation",
+                "action",
+                "scale",
+                ("next", "observation"),
+                ("next", "reward"),
+                ("next", "terminated"),
+                ("next", "done"),
+            )
             return root.exclude("param", "loc", "scale"), keep  # the policy's outputs stay out of the carry
 
         return jax.lax.scan(step, td, jax.random.split(key, config.num_steps))
@@ -298,9 +328,12 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
         loss = policy_loss + config.vf_coef * value_loss
         if config.ent_coef:
             loss = loss - config.ent_coef * dist.entropy().mean()
-        stats = {"policy_loss": policy_loss, "value_loss": value_loss,
-                 "approx_kl": ((ratio - 1) - jnp.log(ratio)).mean(),
-                 "clip_fraction": (jnp.abs(ratio - 1) > config.clip_eps).mean()}
+        stats = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "approx_kl": ((ratio - 1) - jnp.log(ratio)).mean(),
+            "clip_fraction": (jnp.abs(ratio - 1) > config.clip_eps).mean(),
+        }
         return loss, stats
 
     def one_update(state: PPOState, _):
@@ -308,13 +341,26 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
         env_td, traj = rollout(state.params, state.env_td, k_roll)  # traj: [T, N]
         value = critic.apply(state.params["critic"], traj["observation"])[..., 0]
         next_value = critic.apply(state.params["critic"], traj["next", "observation"])[..., 0]
-        advantage, target = gae(config.reward_scale * traj["next", "reward"][..., 0], value, next_value,
-                                traj["next", "terminated"][..., 0], traj["next", "done"][..., 0],
-                                config.gamma, config.gae_lambda)
+        advantage, target = gae(
+            config.reward_scale * traj["next", "reward"][..., 0],
+            value,
+            next_value,
+            traj["next", "terminated"][..., 0],
+            traj["next", "done"][..., 0],
+            config.gamma,
+            config.gae_lambda,
+        )
         old_log_prob = actor.apply(state.params["actor"], traj, method="log_prob")
-        data = TensorDict({"observation": traj["observation"], "action": traj["action"],
-                           "old_log_prob": old_log_prob, "advantage": advantage, "target": target},
-                          batch_size=traj.batch_size).reshape(batch)
+        data = TensorDict(
+            {
+                "observation": traj["observation"],
+                "action": traj["action"],
+                "old_log_prob": old_log_prob,
+                "advantage": advantage,
+                "target": target,
+            },
+            batch_size=traj.batch_size,
+        ).reshape(batch)
 
         def epoch(carry, key):
             def minibatch_step(carry, mb):
@@ -327,7 +373,8 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
         (params, opt_state), stats = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(k_perm, config.update_epochs))
+            epoch, (state.params, state.opt_state), jax.random.split(k_perm, config.update_epochs)
+        )
         stats = jax.tree.map(lambda x: x[-1].mean(), stats)  # the last epoch
         stats["scale"] = traj["scale"].mean()
         return PPOState(params, opt_state, env_td, key, state.update + 1), stats
@@ -339,8 +386,11 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
     def update(state: PPOState):
         state, stats = jax.lax.scan(one_update, state, None, length=updates_per_chunk)
         key, k_eval = jax.random.split(state.key)
-        metrics = {"return": common.evaluate(eval_env, greedy(state.params), k_eval, config.eval_steps),
-                   "steps": state.update * batch, **jax.tree.map(lambda x: x[-1], stats)}
+        metrics = {
+            "return": common.evaluate(eval_env, greedy(state.params), k_eval, config.eval_steps),
+            "steps": state.update * batch,
+            **jax.tree.map(lambda x: x[-1], stats),
+        }
         return state._replace(key=key), metrics
 
     return common.Recipe(init=init, update=update, num_chunks=num_chunks, steps_per_chunk=updates_per_chunk * batch)

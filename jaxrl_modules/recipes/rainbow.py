@@ -107,9 +107,22 @@ class RainbowConfig:
         if isinstance(self.num_cells, list):  # e.g. the demo's --set num_cells=[64,64]; kept hashable
             object.__setattr__(self, "num_cells", tuple(self.num_cells))
         check_config(self)
-        C.positive(self, "total_timesteps", "num_envs", "buffer_size", "batch_size", "lr", "adam_eps",
-                   "n_steps", "train_frequency", "target_update_interval", "tau", "head_cells", "num_chunks",
-                   "num_eval_envs")
+        C.positive(
+            self,
+            "total_timesteps",
+            "num_envs",
+            "buffer_size",
+            "batch_size",
+            "lr",
+            "adam_eps",
+            "n_steps",
+            "train_frequency",
+            "target_update_interval",
+            "tau",
+            "head_cells",
+            "num_chunks",
+            "num_eval_envs",
+        )
         C.in_range(self, "gamma", 0.0, 1.0)
         C.in_range(self, "tau", 0.0, 1.0)
         C.in_range(self, "learning_starts", 0, float("inf"))
@@ -135,8 +148,15 @@ class RainbowState(NamedTuple):
 
 
 def categorical_double_q_loss(
-    log_probs: jax.Array, action: jax.Array, target_log_probs_next: jax.Array, next_action: jax.Array,
-    reward: jax.Array, discount: jax.Array, terminated: jax.Array, v_min: float, v_max: float,
+    log_probs: jax.Array,
+    action: jax.Array,
+    target_log_probs_next: jax.Array,
+    next_action: jax.Array,
+    reward: jax.Array,
+    discount: jax.Array,
+    terminated: jax.Array,
+    v_min: float,
+    v_max: float,
 ) -> jax.Array:
     """C51's cross-entropy loss with a double-DQN target, averaged over the batch.
 
@@ -176,13 +196,26 @@ def make_actor(config: RainbowConfig, spec: Categorical, obs_ndim: int = 1) -> D
 
     Observations of ``obs_ndim > 1`` dims (MinAtar's frames) are flattened for the MLPs.
     """
-    head = {"num_cells": config.head_cells, "depth": 1, "activation_class": "ReLU",
-            "layer_class": NoisyLinear, "layer_kwargs": {"std_init": config.noisy_std}}
+    head = {
+        "num_cells": config.head_cells,
+        "depth": 1,
+        "activation_class": "ReLU",
+        "layer_class": NoisyLinear,
+        "layer_kwargs": {"std_init": config.noisy_std},
+    }
     cells = list(config.num_cells)
-    features = {"num_cells": cells[:-1], "out_features": cells[-1], "activation_class": "ReLU",
-                "activate_last_layer": True}
-    net = DuelingMlpDQNet(out_features=(config.num_atoms, spec.n), out_features_value=(config.num_atoms, 1),
-                          mlp_kwargs_feature=features, mlp_kwargs_output=head)
+    features = {
+        "num_cells": cells[:-1],
+        "out_features": cells[-1],
+        "activation_class": "ReLU",
+        "activate_last_layer": True,
+    }
+    net = DuelingMlpDQNet(
+        out_features=(config.num_atoms, spec.n),
+        out_features_value=(config.num_atoms, 1),
+        mlp_kwargs_feature=features,
+        mlp_kwargs_output=head,
+    )
     support = np.linspace(config.v_min, config.v_max, config.num_atoms)
     return DistributionalQValueActor(C.flat_observations(net, obs_ndim), support=support, spec=spec)
 
@@ -219,8 +252,7 @@ def make_recipe(config: RainbowConfig) -> Recipe:
         params = actor.init(k_params, td)["params"]  # noise comes from the "noise" stream at each call
         example = C.one_step_transition(env.step(actor.apply({"params": params}, td, exploration_type=GREEDY)))
         buffer, window = C.replay_and_window_init(example, config.buffer_size, n, config.gamma)
-        return RainbowState(td, params, params, optimizer.init(params), buffer, window, k_run,
-                            jnp.zeros((), jnp.int32))
+        return RainbowState(td, params, params, optimizer.init(params), buffer, window, k_run, jnp.zeros((), jnp.int32))
 
     def env_step(state: RainbowState, key: jax.Array) -> RainbowState:
         td = actor.apply({"params": state.params}, state.td, exploration_type=NOISY, rngs={NOISE: key})
@@ -244,8 +276,17 @@ def make_recipe(config: RainbowConfig) -> Recipe:
             out = distribution(params, both, k_online)
             log_probs = out["action_value"][: config.batch_size]
             next_action = jax.lax.stop_gradient(out["action"][config.batch_size :])
-            return categorical_double_q_loss(log_probs, batch["action"], target_next, next_action,
-                                             nxt["reward"][:, 0], discount, nxt["terminated"][:, 0], v_min, v_max)
+            return categorical_double_q_loss(
+                log_probs,
+                batch["action"],
+                target_next,
+                next_action,
+                nxt["reward"][:, 0],
+                discount,
+                nxt["terminated"][:, 0],
+                v_min,
+                v_max,
+            )
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

@@ -124,26 +124,45 @@ class TD3Config:
     def __post_init__(self) -> None:
         common.check_config(self)
         name = type(self).__name__
-        for field in ("total_timesteps", "num_envs", "num_chunks", "buffer_size", "batch_size",
-                      "policy_delay", "exploration_annealing_steps", "hidden_size", "eval_envs", "eval_steps"):
+        for field in (
+            "total_timesteps",
+            "num_envs",
+            "num_chunks",
+            "buffer_size",
+            "batch_size",
+            "policy_delay",
+            "exploration_annealing_steps",
+            "hidden_size",
+            "eval_envs",
+            "eval_steps",
+        ):
             if getattr(self, field) < 1:
                 raise ValueError(f"{name}.{field} must be >= 1, got {getattr(self, field)}.")
         for field in ("actor_lr", "critic_lr", "reward_scale"):
             if not getattr(self, field) > 0:
                 raise ValueError(f"{name}.{field} must be > 0, got {getattr(self, field)}.")
-        for field in ("learning_starts", "exploration_noise", "exploration_noise_end", "target_noise",
-                      "target_noise_clip"):
+        for field in (
+            "learning_starts",
+            "exploration_noise",
+            "exploration_noise_end",
+            "target_noise",
+            "target_noise_clip",
+        ):
             if getattr(self, field) < 0:
                 raise ValueError(f"{name}.{field} must be >= 0, got {getattr(self, field)}.")
         for field in ("gamma", "tau"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{name}.{field} must be in [0, 1], got {getattr(self, field)}.")
         if self.exploration_noise_end > self.exploration_noise:
-            raise ValueError(f"{name}.exploration_noise_end={self.exploration_noise_end} must be at most "
-                             f"exploration_noise={self.exploration_noise} (the noise anneals downwards).")
+            raise ValueError(
+                f"{name}.exploration_noise_end={self.exploration_noise_end} must be at most "
+                f"exploration_noise={self.exploration_noise} (the noise anneals downwards)."
+            )
         if self.learning_starts < self.num_envs:
-            raise ValueError(f"{name}.learning_starts={self.learning_starts} must be at least num_envs="
-                             f"{self.num_envs}: the buffer needs transitions before the first update.")
+            raise ValueError(
+                f"{name}.learning_starts={self.learning_starts} must be at least num_envs="
+                f"{self.num_envs}: the buffer needs transitions before the first update."
+            )
         if self.total_timesteps - self.learning_starts < self.steps_per_iteration:
             raise ValueError(
                 f"{name}.total_timesteps={self.total_timesteps} is smaller than one update: it must cover "
@@ -173,8 +192,10 @@ class TD3State(NamedTuple):
 def _continuous_spec(env: GymnaxEnv, name: str) -> Bounded:
     spec = env.action_spec
     if not isinstance(spec, Bounded) or not jnp.issubdtype(spec.dtype, jnp.floating):
-        raise ValueError(f"{name}: {env.name} has action spec {spec!r}; TD3 needs a bounded continuous "
-                         "(Box) action space, e.g. Pendulum-v1.")
+        raise ValueError(
+            f"{name}: {env.name} has action spec {spec!r}; TD3 needs a bounded continuous "
+            "(Box) action space, e.g. Pendulum-v1."
+        )
     return spec
 
 
@@ -198,18 +219,24 @@ def make_recipe(config: TD3Config) -> common.Recipe:
 
     net = DdpgMlpActor(act_dim, mlp_net_kwargs={"num_cells": [h, h], "activation_class": "ReLU"})
     noise = AdditiveGaussianModule(
-        spec, sigma_init=config.exploration_noise, sigma_end=config.exploration_noise_end,
+        spec,
+        sigma_init=config.exploration_noise,
+        sigma_end=config.exploration_noise_end,
         annealing_num_steps=config.exploration_annealing_steps,
-        std=tuple(np.broadcast_to((high - low) / 2, spec.shape).astype(float).tolist()))  # sigma: half-range units
+        std=tuple(np.broadcast_to((high - low) / 2, spec.shape).astype(float).tolist()),
+    )  # sigma: half-range units
     policy = TensorDictSequential(
         Actor(net, in_keys=["observation"], out_keys=["param"]),
         TanhModule(in_keys=["param"], out_keys=["action"], spec=spec),
         noise,
     )
     critic = ValueOperator(
-        DdpgMlpQNet(mlp_net_kwargs_net1={"out_features": h, "activation_class": "ReLU"},
-                    mlp_net_kwargs_net2={"num_cells": [h], "activation_class": "ReLU"}),
-        in_keys=["observation", "action"])
+        DdpgMlpQNet(
+            mlp_net_kwargs_net1={"out_features": h, "activation_class": "ReLU"},
+            mlp_net_kwargs_net2={"num_cells": [h], "activation_class": "ReLU"},
+        ),
+        in_keys=["observation", "action"],
+    )
     actor_opt = optax.adam(config.actor_lr)
     critic_opt = optax.adam(config.critic_lr)
 
@@ -227,17 +254,24 @@ def make_recipe(config: TD3Config) -> common.Recipe:
         return jax.vmap(critic.apply, in_axes=(0, None, None))(critic_params, obs, action)[..., 0]
 
     def transition(td: TensorDict) -> TensorDict:
-        return TensorDict({"observation": td["observation"], "action": td["action"],
-                           "next_observation": td["next", "observation"],
-                           "reward": config.reward_scale * td["next", "reward"][..., 0],
-                           "terminated": td["next", "terminated"][..., 0]}, batch_size=[config.num_envs])
+        return TensorDict(
+            {
+                "observation": td["observation"],
+                "action": td["action"],
+                "next_observation": td["next", "observation"],
+                "reward": config.reward_scale * td["next", "reward"][..., 0],
+                "terminated": td["next", "terminated"][..., 0],
+            },
+            batch_size=[config.num_envs],
+        )
 
     def init(key: jax.Array) -> TD3State:
         key, k_env, k_actor, k_critic, k_warm = jax.random.split(key, 5)
         td = env.reset(k_env)
         actor_vars = policy.init({"params": k_actor, EXPLORATION: k_actor}, td)
-        critic_vars = jax.vmap(critic.init, in_axes=(0, None))(jax.random.split(k_critic, 2),
-                                                               td.set("action", spec.zero((config.num_envs,))))
+        critic_vars = jax.vmap(critic.init, in_axes=(0, None))(
+            jax.random.split(k_critic, 2), td.set("action", spec.zero((config.num_envs,)))
+        )
 
         def warm(carry, key):
             root, buffer = carry
@@ -247,16 +281,26 @@ def make_recipe(config: TD3Config) -> common.Recipe:
         td0 = env.step(td.set("action", spec.zero((config.num_envs,))))
         buffer = replay_init(transition(td0), config.buffer_size)
         (td, buffer), _ = jax.lax.scan(warm, (td, buffer), jax.random.split(k_warm, warmup_steps))
-        return TD3State(actor_vars, critic_vars, actor_vars["params"], critic_vars,
-                        actor_opt.init(actor_vars["params"]), critic_opt.init(critic_vars), buffer, td, key,
-                        jnp.asarray(warmup_steps * config.num_envs, jnp.int32))
+        return TD3State(
+            actor_vars,
+            critic_vars,
+            actor_vars["params"],
+            critic_vars,
+            actor_opt.init(actor_vars["params"]),
+            critic_opt.init(critic_vars),
+            buffer,
+            td,
+            key,
+            jnp.asarray(warmup_steps * config.num_envs, jnp.int32),
+        )
 
     def critic_loss(critic_vars, state: TD3State, batch: TensorDict, key):
         target_actor = {**state.actor, "params": state.actor_target}
         next_action = act(target_actor, batch.set("observation", batch["next_observation"]))
         shape = next_action.shape
-        smoothing = jnp.clip(config.target_noise * jax.random.normal(key, shape),
-                             -config.target_noise_clip, config.target_noise_clip) * jnp.broadcast_to(half, shape)
+        smoothing = jnp.clip(
+            config.target_noise * jax.random.normal(key, shape), -config.target_noise_clip, config.target_noise_clip
+        ) * jnp.broadcast_to(half, shape)
         next_action = jnp.clip(next_action + smoothing, jnp.broadcast_to(low, shape), jnp.broadcast_to(high, shape))
         next_q = q_values(state.critic_target, batch["next_observation"], next_action).min(0)
         target = batch["reward"] + config.gamma * (1.0 - batch["terminated"].astype(jnp.float32)) * next_q
@@ -278,9 +322,15 @@ def make_recipe(config: TD3Config) -> common.Recipe:
         batch = replay_sample(buffer, k_batch, config.batch_size)
         (loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, state, batch, k_smooth)
         updates, critic_opt_state = critic_opt.update(grads, state.critic_opt, state.critic)
-        state = state._replace(actor=actor_vars, critic=optax.apply_updates(state.critic, updates),
-                               critic_opt=critic_opt_state, buffer=buffer, env_td=root, key=key,
-                               steps=state.steps + config.num_envs)
+        state = state._replace(
+            actor=actor_vars,
+            critic=optax.apply_updates(state.critic, updates),
+            critic_opt=critic_opt_state,
+            buffer=buffer,
+            env_td=root,
+            key=key,
+            steps=state.steps + config.num_envs,
+        )
         return state, (batch, loss, q)
 
     def iteration(state: TD3State, _):
@@ -290,21 +340,31 @@ def make_recipe(config: TD3Config) -> common.Recipe:
         updates, actor_opt_state = actor_opt.update(grads, state.actor_opt, state.actor["params"])
         actor_params = optax.apply_updates(state.actor["params"], updates)
         polyak = lambda online, target: optax.incremental_update(online, target, config.tau)  # noqa: E731
-        state = state._replace(actor={**state.actor, "params": actor_params}, actor_opt=actor_opt_state,
-                               actor_target=polyak(actor_params, state.actor_target),
-                               critic_target=polyak(state.critic, state.critic_target))
+        state = state._replace(
+            actor={**state.actor, "params": actor_params},
+            actor_opt=actor_opt_state,
+            actor_target=polyak(actor_params, state.actor_target),
+            critic_target=polyak(state.critic, state.critic_target),
+        )
         return state, {"critic_loss": losses[-1], "actor_loss": loss, "q": qs[-1]}
 
     def update(state: TD3State):
         state, stats = jax.lax.scan(iteration, state, None, length=iterations_per_chunk)
         key, k_eval = jax.random.split(state.key)
         greedy = lambda td: td.set("action", act(state.actor, td))  # noqa: E731
-        metrics = {"return": common.evaluate(eval_env, greedy, k_eval, config.eval_steps), "steps": state.steps,
-                   **jax.tree.map(lambda x: x[-1], stats)}
+        metrics = {
+            "return": common.evaluate(eval_env, greedy, k_eval, config.eval_steps),
+            "steps": state.steps,
+            **jax.tree.map(lambda x: x[-1], stats),
+        }
         return state._replace(key=key), metrics
 
-    return common.Recipe(init=init, update=update, num_chunks=num_chunks,
-                         steps_per_chunk=iterations_per_chunk * config.steps_per_iteration)
+    return common.Recipe(
+        init=init,
+        update=update,
+        num_chunks=num_chunks,
+        steps_per_chunk=iterations_per_chunk * config.steps_per_iteration,
+    )
 
 
 def make_train(config: TD3Config):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl_modules.data.specs import Bounded, Composite, TensorSpec
-from jaxrl_modules.data.tensordict import NestedKey, TensorDict, unravel_key
+from jaxrl_modules.data.specs import Bounded, Composite
+from jaxrl_modules.data.tensordict import NestedKey, TensorDict
 from jaxrl_modules.distributions import Delta
 from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.tensordict_module.base import Keys, TensorDictModuleBase
@@ -133,8 +132,14 @@ class ProbabilisticActor(SafeProbabilisticTensorDictSequential):
       ((3, 2), (3,))
     """
 
-    def __init__(self, module: Any = None, in_keys: Any = None, out_keys: Any = None, *, spec: Any = None, **kwargs: Any):
-        fields = {k: kwargs.pop(k) for k in ("modules", "partial_tolerant", "selected_out_keys", "exploration_type", "parent", "name") if k in kwargs}
+    def __init__(
+        self, module: Any = None, in_keys: Any = None, out_keys: Any = None, *, spec: Any = None, **kwargs: Any
+    ):
+        fields = {
+            k: kwargs.pop(k)
+            for k in ("modules", "partial_tolerant", "selected_out_keys", "exploration_type", "parent", "name")
+            if k in kwargs
+        }
         if "modules" not in fields:  # flax's clone() passes the built modules back
             if not isinstance(module, TensorDictModuleBase):
                 raise TypeError(
@@ -174,7 +179,9 @@ class ActorValueOperator(SafeSequential):
       True
     """
 
-    def __init__(self, common_operator: Any = None, policy_operator: Any = None, value_operator: Any = None, **fields: Any):
+    def __init__(
+        self, common_operator: Any = None, policy_operator: Any = None, value_operator: Any = None, **fields: Any
+    ):
         if "modules" not in fields:
             fields["modules"] = (common_operator, policy_operator, value_operator)
         super().__init__(**fields)
@@ -227,8 +234,7 @@ class ActorCriticOperator(ActorValueOperator):
 
     def get_value_operator(self) -> SafeSequential:
         raise RuntimeError(
-            "ActorCriticOperator has no value operator: its value head needs the action; use "
-            "get_critic_operator()."
+            "ActorCriticOperator has no value operator: its value head needs the action; use get_critic_operator()."
         )
 
 
@@ -300,8 +306,11 @@ class TanhModule(TensorDictModuleBase):
         super().__post_init__()
 
     def _bounds(self, key: NestedKey) -> tuple[Any, Any]:
-        leaf = self.spec[key] if isinstance(self.spec, Composite) and key in self.spec else (
-            None if isinstance(self.spec, Composite) else self.spec)
+        leaf = (
+            self.spec[key]
+            if isinstance(self.spec, Composite) and key in self.spec
+            else (None if isinstance(self.spec, Composite) else self.spec)
+        )
         spec_low = spec_high = None
         if leaf is not None:
             if not isinstance(leaf, Bounded):

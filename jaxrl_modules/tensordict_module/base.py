@@ -151,8 +151,11 @@ class TensorDictModuleBase(nn.Module):
         name = self._name()
         try:
             yield
-        except (flax.errors.ScopeParamShapeError, flax.errors.ScopeParamNotFoundError,
-                flax.errors.ScopeVariableNotFoundError) as err:
+        except (
+            flax.errors.ScopeParamShapeError,
+            flax.errors.ScopeParamNotFoundError,
+            flax.errors.ScopeVariableNotFoundError,
+        ) as err:
             raise ValueError(
                 f"{name}.{method}: the variables do not fit this module ({_flax_message(err)}). They "
                 "were made by another module, or by one of another size; pass the variables this "
@@ -162,13 +165,13 @@ class TensorDictModuleBase(nn.Module):
             if variables is not None and not variables:
                 hint = "the variables are empty ({}), but this module has variables"
             elif variables is not None and not any(c in variables for c in _COLLECTIONS):
-                hint = (f"the variables have the keys {sorted(variables)[:5]} but no collection such as "
-                        "'params': pass the whole variables (v), not v['params']")
+                hint = (
+                    f"the variables have the keys {sorted(variables)[:5]} but no collection such as "
+                    "'params': pass the whole variables (v), not v['params']"
+                )
             else:
                 hint = "a collection this module needs is missing from the variables"
-            raise ValueError(
-                f"{name}.{method}: {hint} ({_flax_message(err)}). {self._usage()}"
-            ) from err
+            raise ValueError(f"{name}.{method}: {hint} ({_flax_message(err)}). {self._usage()}") from err
         except flax.errors.InvalidRngError as err:
             found = re.search(r'needs PRNG for "([^"]+)"', str(err))
             needed = found.group(1) if found else None
@@ -186,8 +189,10 @@ class TensorDictModuleBase(nn.Module):
     def _usage(self) -> str:
         rngs = ", ".join(f"{s!r}: key" for s in self.rng_streams() if s != "params")
         call = f", rngs={{{rngs}}}" if rngs else ""
-        return (f"Build and pass the variables: variables = module.init(jax.random.key(0), td); "
-                f"out = module.apply(variables, td{call}).")
+        return (
+            f"Build and pass the variables: variables = module.init(jax.random.key(0), td); "
+            f"out = module.apply(variables, td{call})."
+        )
 
     def __call__(self, *args: Any, exploration_type: ExplorationType | str | None = None, **kwargs: Any):
         if self.scope is None:  # unbound: TorchRL's direct call, fine for parameter-free modules
@@ -231,13 +236,10 @@ class TensorDictModuleBase(nn.Module):
     def _tensordict_from_arrays(self, args: tuple, kwargs: dict) -> TensorDict:
         in_keys = self.in_keys
         if any(isinstance(a, TensorDict) for a in args):
-            raise TypeError(
-                f"{self._name()}: pass either one TensorDict or arrays, not a mix of both."
-            )
+            raise TypeError(f"{self._name()}: pass either one TensorDict or arrays, not a mix of both.")
         if len(args) > len(in_keys):
             raise TypeError(
-                f"{self._name()} takes at most {len(in_keys)} arrays (in_keys={list(in_keys)}), "
-                f"got {len(args)}."
+                f"{self._name()} takes at most {len(in_keys)} arrays (in_keys={list(in_keys)}), got {len(args)}."
             )
         td = TensorDict({}, batch_size=())
         for key, value in zip(in_keys, args):

@@ -298,7 +298,11 @@ class EGreedyModule(_AnnealedExploration):
             return td
         try:
             action = F.epsilon_greedy(
-                self.make_rng(EXPLORATION), action, eps, leaf, mask=mask,
+                self.make_rng(EXPLORATION),
+                action,
+                eps,
+                leaf,
+                mask=mask,
                 batch_ndim=self._holder_batch_ndim(td),
             )
         except (ValueError, TypeError) as err:
@@ -445,8 +449,13 @@ class OrnsteinUhlenbeckProcessModule(_AnnealedExploration):
         if self.spec is None:
             raise ValueError(f"{name}: spec is required (the action spec), as in TorchRL.")
         if self.sigma_min is not None:
-            F.check_schedule(float(self.sigma), float(self.sigma_min), int(self.n_steps_annealing), name,
-                             ("sigma", "sigma_min", "n_steps_annealing"))
+            F.check_schedule(
+                float(self.sigma),
+                float(self.sigma_min),
+                int(self.n_steps_annealing),
+                name,
+                ("sigma", "sigma_min", "n_steps_annealing"),
+            )
         self._setup()
         object.__setattr__(self, "is_init_key", Keys(self.is_init_key)[0])
         if self._leaf() is None:
@@ -484,9 +493,17 @@ class OrnsteinUhlenbeckProcessModule(_AnnealedExploration):
         is_init = td.get(self.is_init_key) if self.is_init_key in td else None
         try:
             x, prev, steps = F.ornstein_uhlenbeck_step(
-                self.make_rng(EXPLORATION), prev, steps, is_init=is_init, theta=self.theta,
-                mu=self.mu, sigma=self.sigma, dt=self.dt, x0=0.0 if self.x0 is None else self.x0,
-                sigma_min=self.sigma_min, n_steps_annealing=self.n_steps_annealing,
+                self.make_rng(EXPLORATION),
+                prev,
+                steps,
+                is_init=is_init,
+                theta=self.theta,
+                mu=self.mu,
+                sigma=self.sigma,
+                dt=self.dt,
+                x0=0.0 if self.x0 is None else self.x0,
+                sigma_min=self.sigma_min,
+                n_steps_annealing=self.n_steps_annealing,
             )
         except (ValueError, TypeError) as err:
             raise self._fail(err) from None

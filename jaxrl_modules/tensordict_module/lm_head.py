@@ -157,7 +157,10 @@ class LMHeadActorValueOperator(ActorValueOperator):
         for collection, tree in base_variables.items():
             if collection not in out:
                 raise KeyError(f"LMHeadActorValueOperator: the operator has no {collection!r} variables.")
-            for part, path in (("transformer", ("modules_0", "modules_0", "module")), ("lm_head", ("modules_1", "modules_0", "module"))):
+            for part, path in (
+                ("transformer", ("modules_0", "modules_0", "module")),
+                ("lm_head", ("modules_1", "modules_0", "module")),
+            ):
                 if part not in tree:
                     continue
                 node = out[collection]

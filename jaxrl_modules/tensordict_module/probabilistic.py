@@ -109,7 +109,9 @@ class SafeProbabilisticModule(TensorDictModuleBase):
         lp_key = self.log_prob_key if self.log_prob_key is not None else log_prob_key(sample_keys[0])
         object.__setattr__(self, "in_keys", in_keys)
         object.__setattr__(self, "log_prob_key", Keys(lp_key)[0])
-        object.__setattr__(self, "out_keys", Keys([*sample_keys, *([self.log_prob_key] if self.return_log_prob else [])]))
+        object.__setattr__(
+            self, "out_keys", Keys([*sample_keys, *([self.log_prob_key] if self.return_log_prob else [])])
+        )
         object.__setattr__(self, "default_interaction_type", ExplorationType(self.default_interaction_type))
         object.__setattr__(self, "spec", register_spec(self.spec, sample_keys, name))
         if self.safe and all(s is None for s in self.spec.values(True, True)):
@@ -127,8 +129,9 @@ class SafeProbabilisticModule(TensorDictModuleBase):
         try:
             return self.distribution_class(**params, **dict(self.distribution_kwargs or {}))
         except TypeError as err:
+            dist_name = getattr(self.distribution_class, "__name__", self.distribution_class)
             raise TypeError(
-                f"{type(self).__name__}: cannot build {getattr(self.distribution_class, '__name__', self.distribution_class)} "
+                f"{type(self).__name__}: cannot build {dist_name} "
                 f"from the in_keys {list(self.in_keys)} (as keywords {list(names)}): {err}"
             ) from None
 

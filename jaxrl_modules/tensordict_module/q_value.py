@@ -289,7 +289,7 @@ def _with_context(module: nn.Module, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except ValueError as err:
-        keys = [k for k in module.in_keys]
+        keys = list(module.in_keys)
         raise ValueError(f"{type(module).__name__} (in_keys {keys}): {err}") from None
 
 
@@ -391,7 +391,10 @@ class DistributionalDQNnet(TensorDictModuleBase):
         object.__setattr__(self, "in_keys", Keys(list(self.in_keys)))
         object.__setattr__(self, "out_keys", Keys(list(self.out_keys)))
         if len(self.in_keys) != len(self.out_keys):
-            raise ValueError(f"DistributionalDQNnet: in_keys {list(self.in_keys)} and out_keys {list(self.out_keys)} differ in length.")
+            raise ValueError(
+                f"DistributionalDQNnet: in_keys {list(self.in_keys)} and out_keys {list(self.out_keys)} "
+                "differ in length."
+            )
         super().__post_init__()
 
     def forward(self, td: TensorDict, exploration_type: ExplorationType | None) -> TensorDict:
@@ -454,7 +457,9 @@ class DistributionalQValueHook(QValueHook):
       (2,)
     """
 
-    def __init__(self, action_space, support, var_nums=None, action_value_key=None, action_mask_key=None, out_keys=None):
+    def __init__(
+        self, action_space, support, var_nums=None, action_value_key=None, action_mask_key=None, out_keys=None
+    ):
         self.module = DistributionalQValueModule(
             action_space,
             support=support,

@@ -106,11 +106,15 @@ class _RecurrentModule(TensorDictModuleBase):
         net = getattr(self, self._net_field)
         if net is not None:
             if not isinstance(net, self._net_cls):
-                raise TypeError(f"{name}: {self._net_field}= must be a jaxrl_modules {self._net_cls.__name__}, got {net!r}.")
+                raise TypeError(
+                    f"{name}: {self._net_field}= must be a jaxrl_modules {self._net_cls.__name__}, got {net!r}."
+                )
             if not net.batch_first:
                 raise ValueError(f"{name}: the input {self._net_field} must have batch_first=True.")
             if self.input_size is not None or self.hidden_size is not None:
-                raise ValueError(f"{name}: an {self._net_cls.__name__} instance cannot be passed along with input_size/hidden_size.")
+                raise ValueError(
+                    f"{name}: an {self._net_cls.__name__} instance cannot be passed along with input_size/hidden_size."
+                )
         else:
             if not self.batch_first:
                 raise ValueError(f"{name}: batch_first must be True (time is the last batch dim of the TensorDict).")
@@ -122,11 +126,19 @@ class _RecurrentModule(TensorDictModuleBase):
         if self.recurrent_recompute not in ("none", "full"):
             raise ValueError(f"{name}: recurrent_recompute must be 'none' or 'full', got {self.recurrent_recompute!r}.")
         if self.recurrent_matmul_precision not in _PRECISION:
-            raise ValueError(f"{name}: recurrent_matmul_precision must be one of {sorted(_PRECISION)}, got {self.recurrent_matmul_precision!r}.")
+            raise ValueError(
+                f"{name}: recurrent_matmul_precision must be one of {sorted(_PRECISION)}, "
+                f"got {self.recurrent_matmul_precision!r}."
+            )
         if (self.in_key is None) == (self.in_keys is None):
-            raise ValueError(f"{name}: pass exactly one of in_key and in_keys, got in_key={self.in_key!r}, in_keys={self.in_keys!r}.")
+            raise ValueError(
+                f"{name}: pass exactly one of in_key and in_keys, got in_key={self.in_key!r}, in_keys={self.in_keys!r}."
+            )
         if (self.out_key is None) == (self.out_keys is None):
-            raise ValueError(f"{name}: pass exactly one of out_key and out_keys, got out_key={self.out_key!r}, out_keys={self.out_keys!r}.")
+            raise ValueError(
+                f"{name}: pass exactly one of out_key and out_keys, "
+                f"got out_key={self.out_key!r}, out_keys={self.out_keys!r}."
+            )
         in_keys = Keys([self.in_key, *self._state_names]) if self.in_key is not None else Keys(self.in_keys, "in_keys")
         out_keys = (
             Keys([self.out_key, *(("next", s) for s in self._state_names)])
@@ -139,7 +151,9 @@ class _RecurrentModule(TensorDictModuleBase):
                 f"'is_init'; got {list(in_keys)}."
             )
         if len(out_keys) != n:
-            raise ValueError(f"{name} expects {n} out_keys (a value and {n - 1} hidden state(s)); got {list(out_keys)}.")
+            raise ValueError(
+                f"{name} expects {n} out_keys (a value and {n - 1} hidden state(s)); got {list(out_keys)}."
+            )
         if "is_init" not in in_keys:
             in_keys = Keys([*in_keys, "is_init"])
         for field, value in (("in_keys", in_keys), ("out_keys", out_keys), ("in_key", None), ("out_key", None)):
@@ -148,10 +162,17 @@ class _RecurrentModule(TensorDictModuleBase):
     def _make_net(self, **where: Any) -> nn.Module:
         """The net from the size fields; ``parent=None`` for a throwaway (validation) instance."""
         kwargs = dict(
-            input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias,
-            batch_first=True, dropout=float(self.dropout), bidirectional=self.bidirectional,
-            dtype=self.recurrent_compute_dtype, precision=_PRECISION[self.recurrent_matmul_precision],
-            remat=self.recurrent_recompute == "full", **where,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            batch_first=True,
+            dropout=float(self.dropout),
+            bidirectional=self.bidirectional,
+            dtype=self.recurrent_compute_dtype,
+            precision=_PRECISION[self.recurrent_matmul_precision],
+            remat=self.recurrent_recompute == "full",
+            **where,
         )
         if self._net_cls is LSTM:
             kwargs["proj_size"] = self.proj_size
@@ -195,8 +216,14 @@ class _RecurrentModule(TensorDictModuleBase):
             specs[in_key] = Unbounded(shape=(layers, hidden))
         return Composite(specs)
 
-    def __call__(self, *args: Any, recurrent_mode: bool | None = None, deterministic: bool | None = None,
-                 exploration_type: ExplorationType | str | None = None, **kwargs: Any):
+    def __call__(
+        self,
+        *args: Any,
+        recurrent_mode: bool | None = None,
+        deterministic: bool | None = None,
+        exploration_type: ExplorationType | str | None = None,
+        **kwargs: Any,
+    ):
         """``module(td)`` -> TensorDict, or arrays in ``in_keys`` order -> the out values.
 
         Args:
@@ -215,9 +242,15 @@ class _RecurrentModule(TensorDictModuleBase):
         return tuple(out.get(k) for k in self.out_keys)
 
     @nn.compact
-    def forward(self, td: TensorDict, exploration_type: ExplorationType | None = None, *,
-                recurrent_mode: bool | None = None, deterministic: bool | None = None,
-                batch_size: tuple[int, ...] | None = None) -> TensorDict:
+    def forward(
+        self,
+        td: TensorDict,
+        exploration_type: ExplorationType | None = None,
+        *,
+        recurrent_mode: bool | None = None,
+        deterministic: bool | None = None,
+        batch_size: tuple[int, ...] | None = None,
+    ) -> TensorDict:
         """Runs the net; ``batch_size`` replaces ``td.batch_size`` (the array call form's value dims)."""
         name = type(self).__name__
         mode = self.recurrent_mode if recurrent_mode is None else recurrent_mode
@@ -227,7 +260,9 @@ class _RecurrentModule(TensorDictModuleBase):
         value = jnp.asarray(self._read(td, self.in_keys[0]))
         lead = value.shape[:-1]
         if mode:
-            _check_time_dim(name, self.in_keys[0], value.shape, tuple(td.batch_size) if batch_size is None else batch_size)
+            _check_time_dim(
+                name, self.in_keys[0], value.shape, tuple(td.batch_size) if batch_size is None else batch_size
+            )
         steps = lead[-1] if mode else 1
         n = math.prod(lead) // steps
         is_init_key, state_keys = self.in_keys[-1], self.in_keys[1:-1]
@@ -320,7 +355,8 @@ class LSTMModule(_RecurrentModule):
       >>> from jaxrl_modules import TensorDict
       >>> lstm = LSTMModule(input_size=3, hidden_size=8, in_key="obs", out_key="emb")
       >>> lstm.in_keys, lstm.out_keys
-      (['obs', 'recurrent_state_h', 'recurrent_state_c', 'is_init'], ['emb', ('next', 'recurrent_state_h'), ('next', 'recurrent_state_c')])
+      (['obs', 'recurrent_state_h', 'recurrent_state_c', 'is_init'],
+       ['emb', ('next', 'recurrent_state_h'), ('next', 'recurrent_state_c')])
       >>> step = TensorDict({"obs": jnp.ones((4, 3)), "is_init": jnp.ones(4, bool)}, batch_size=[4])
       >>> variables = lstm.init(jax.random.key(0), step)
       >>> out = lstm.apply(variables, step)  # sequential mode: one step

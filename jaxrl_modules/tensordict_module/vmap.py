@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any
 
 import flax.linen as nn
 
+from jaxrl_modules import rng
 from jaxrl_modules.data.tensordict import TensorDict, stack
 from jaxrl_modules.exploration_type import ExplorationType
-from jaxrl_modules import rng
 from jaxrl_modules.tensordict_module.base import TensorDictModuleBase
 
 __all__ = ["VmapModule"]
@@ -89,7 +88,7 @@ class VmapModule(TensorDictModuleBase):
         mapped = nn.vmap(
             call,
             variable_axes={True: None},
-            split_rngs={"params": False, **{stream: True for stream in rng.RNG_STREAMS}},
+            split_rngs={"params": False, **dict.fromkeys(rng.RNG_STREAMS, True)},
             in_axes=dim,
             out_axes=dim,
         )

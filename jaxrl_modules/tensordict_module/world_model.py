@@ -137,7 +137,9 @@ class RSSMRollout(TensorDictModuleBase):
             new = []
             for (key, next_key), value in zip(_CARRIED, carry):
                 if next_key not in x:
-                    raise KeyError(f"RSSMRollout: no module wrote {next_key!r}, which becomes {key!r} at the next step.")
+                    raise KeyError(
+                        f"RSSMRollout: no module wrote {next_key!r}, which becomes {key!r} at the next step."
+                    )
                 out = x.get(next_key)
                 if out.shape != value.shape or out.dtype != value.dtype:
                     raise ValueError(
@@ -150,7 +152,7 @@ class RSSMRollout(TensorDictModuleBase):
         scan = nn.scan(
             step,
             variable_broadcast=True,
-            split_rngs={"params": False, **{name: True for name in rng.RNG_STREAMS}},
+            split_rngs={"params": False, **dict.fromkeys(rng.RNG_STREAMS, True)},
             unroll=1 if self.use_scan else td.batch_size[-1],
         )
         _, out = scan(self, carry, steps)

@@ -10,7 +10,6 @@ torchrl = pytest.importorskip("torchrl")
 rlax = pytest.importorskip("rlax")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 from tensordict import TensorDict  # noqa: E402
 from torch import nn  # noqa: E402
 from torchrl.data import Categorical  # noqa: E402
@@ -59,7 +58,10 @@ def _torchrl_loss_case(seed, support, gamma, *, reward_values=None, steps=None):
     atoms, actions, batch = support.numel(), 3, 32
     gen = torch.Generator().manual_seed(seed)
     actor = DistributionalQValueActor(
-        _AtomsByActions(atoms, actions), support=support, in_keys=["observation"], action_space="categorical",
+        _AtomsByActions(atoms, actions),
+        support=support,
+        in_keys=["observation"],
+        action_space="categorical",
         spec=Categorical(actions),
     )
     obs = torch.randn(batch, atoms * actions, generator=gen) * 2

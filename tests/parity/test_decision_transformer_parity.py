@@ -22,7 +22,9 @@ from jaxrl_modules.tensordict_module.lm_head import LMHeadActorValueOperator  # 
 
 ATOL = 1e-5
 S, A = 3, 2
-CONFIG = dict(n_embd=16, n_layer=2, n_head=2, n_inner=32, activation="relu", n_positions=30, resid_pdrop=0.0, attn_pdrop=0.0)
+CONFIG = dict(
+    n_embd=16, n_layer=2, n_head=2, n_inner=32, activation="relu", n_positions=30, resid_pdrop=0.0, attn_pdrop=0.0
+)
 KEYS = ["observation", "action", "return_to_go"]
 
 
@@ -81,7 +83,9 @@ def test_dt_actor_and_inference_wrapper_match():
         TorchTensorDictModule(torch_actor, in_keys=KEYS, out_keys=["action"]), inference_context=3
     )
     actor = DTActor(S, A, CONFIG, deterministic=True)
-    wrapper = DecisionTransformerInferenceWrapper(TensorDictModule(actor, in_keys=KEYS, out_keys=["action"]), inference_context=3)
+    wrapper = DecisionTransformerInferenceWrapper(
+        TensorDictModule(actor, in_keys=KEYS, out_keys=["action"]), inference_context=3
+    )
     x = _inputs((4,), 8, seed=4)
     with torch.no_grad():
         expected = _np(torch_actor(*x))
@@ -111,10 +115,25 @@ class TinyLM(nn.Module):
 def test_gpt2_lm_head_model_and_lm_head_operator_match():
     V = 11
     hf_config = transformers.GPT2Config(
-        vocab_size=V, n_embd=16, n_layer=2, n_head=2, n_inner=32, n_positions=8, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0
+        vocab_size=V,
+        n_embd=16,
+        n_layer=2,
+        n_head=2,
+        n_inner=32,
+        n_positions=8,
+        resid_pdrop=0.0,
+        attn_pdrop=0.0,
+        embd_pdrop=0.0,
     )
     hf = _perturb(transformers.GPT2LMHeadModel(hf_config), 6)
-    config = {"n_embd": 16, "n_layer": 2, "n_head": 2, "n_inner": 32, "n_positions": 8, "activation": hf_config.activation_function}
+    config = {
+        "n_embd": 16,
+        "n_layer": 2,
+        "n_head": 2,
+        "n_inner": 32,
+        "n_positions": 8,
+        "activation": hf_config.activation_function,
+    }
     lm = TinyLM(GPT2Model(config, vocab_size=V, deterministic=True), Linear(V, use_bias=False))
     ids = torch.randint(1, V, (2, 6), generator=torch.Generator().manual_seed(7))
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]])  # the second row is left-padded

@@ -11,13 +11,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchrl")
 
 import jax  # noqa: E402
+from scipy import stats  # noqa: E402
 from torchrl.modules import IndependentNormal as TorchIndependentNormal  # noqa: E402
 from torchrl.modules import TanhDelta as TorchTanhDelta  # noqa: E402
 from torchrl.modules import TanhNormal as TorchTanhNormal  # noqa: E402
 from torchrl.modules import TruncatedNormal as TorchTruncatedNormal  # noqa: E402
 from torchrl.modules.distributions import Delta as TorchDelta  # noqa: E402
-
-from scipy import stats  # noqa: E402
 
 from jaxrl_modules.distributions import Delta, IndependentNormal, TanhDelta, TanhNormal, TruncatedNormal  # noqa: E402
 

@@ -151,8 +151,7 @@ def test_masked_categorical_sparse(padded, neg_inf):
         expected = [
             -np.sum(np.exp(lp) * lp)
             for lp in (
-                logits[b, idx[b][idx[b] >= 0]] - np.log(np.exp(logits[b, idx[b][idx[b] >= 0]]).sum())
-                for b in range(B)
+                logits[b, idx[b][idx[b] >= 0]] - np.log(np.exp(logits[b, idx[b][idx[b] >= 0]]).sum()) for b in range(B)
             )
         ]
         np.testing.assert_allclose(ours.entropy(), expected, rtol=RTOL, atol=ATOL)

@@ -65,8 +65,9 @@ def test_mlp_kwargs_match():
 def test_mlp_shaped_out_features_match_torchrl_docstring_example():
     """TorchRL's own example, out_features=(3, 2) on a batch of one (the case its broadcast gets right)."""
     torch.manual_seed(0)
-    variables = _check(TorchDuelingMlpDQNet(out_features=(3, 2)), DuelingMlpDQNet(out_features=(3, 2)),
-                       torch.randn(1, 5))
+    variables = _check(
+        TorchDuelingMlpDQNet(out_features=(3, 2)), DuelingMlpDQNet(out_features=(3, 2)), torch.randn(1, 5)
+    )
     assert variables["params"]["advantage"]["linear_1"]["kernel"].shape == (512, 6)
 
 
@@ -97,6 +98,9 @@ def test_biases_zero_where_torchrl_intends_them_zero():
             assert (_np(tensor) == 0).all() != (name in lazy), name
     ours = DuelingCnnDQNet(out_features=6, data_format="NCHW")
     variables = ours.init(jax.random.key(0), _np(x))
-    biases = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]
-              if jax.tree_util.keystr(path).endswith("['bias']")]
+    biases = [
+        leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]
+        if jax.tree_util.keystr(path).endswith("['bias']")
+    ]
     assert len(biases) == 7 and not any(np.any(np.asarray(b)) for b in biases)

@@ -42,16 +42,18 @@ def test_egreedy_eps_schedule_matches_torchrl():
 
 def test_gaussian_sigma_schedule_matches_torchrl():
     spec = dict(low=-1.0, high=1.0, shape=(2,))
-    theirs = torchrl_modules.AdditiveGaussianModule(TorchBounded(**spec), sigma_init=1.0, sigma_end=0.2,
-                                                    annealing_num_steps=30)
+    theirs = torchrl_modules.AdditiveGaussianModule(
+        TorchBounded(**spec), sigma_init=1.0, sigma_end=0.2, annealing_num_steps=30
+    )
     ours = AdditiveGaussianModule(Bounded(**spec), sigma_init=1.0, sigma_end=0.2, annealing_num_steps=30)
     _schedule_matches(ours, theirs, "sigma", TensorDict({"action": jnp.zeros((2, 2))}, batch_size=[2]))
 
 
 def test_ou_eps_schedule_matches_torchrl():
     spec = dict(low=-1.0, high=1.0, shape=(2,))
-    theirs = torchrl_modules.OrnsteinUhlenbeckProcessModule(TorchBounded(**spec), eps_init=0.7, eps_end=0.1,
-                                                            annealing_num_steps=40)
+    theirs = torchrl_modules.OrnsteinUhlenbeckProcessModule(
+        TorchBounded(**spec), eps_init=0.7, eps_end=0.1, annealing_num_steps=40
+    )
     ours = OrnsteinUhlenbeckProcessModule(Bounded(**spec), eps_init=0.7, eps_end=0.1, annealing_num_steps=40)
     _schedule_matches(ours, theirs, "eps", TensorDict({"action": jnp.zeros((2, 2))}, batch_size=[2]))
 
@@ -64,8 +66,14 @@ def test_noise_free_ou_trajectory_with_resets_matches_torchrl():
     theirs = torchrl_modules.OrnsteinUhlenbeckProcessModule(TorchBounded(**spec), **kwargs)
     ours = OrnsteinUhlenbeckProcessModule(Bounded(**spec), **kwargs)
     rng = np.random.default_rng(0)
-    resets = [[True, True, True], [False, False, False], [False, True, False], [False, False, False],
-              [True, False, False], [False, False, True]]
+    resets = [
+        [True, True, True],
+        [False, False, False],
+        [False, True, False],
+        [False, False, False],
+        [True, False, False],
+        [False, False, True],
+    ]
     td_t, td, variables = None, None, None
     for step, reset in enumerate(resets):
         action = rng.uniform(-1.2, 1.2, (3, 2)).astype(np.float32)

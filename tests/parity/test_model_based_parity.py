@@ -8,7 +8,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchrl.modules")
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import torchrl.modules.models.model_based as tm  # noqa: E402
 from tensordict import TensorDict as TorchTensorDict  # noqa: E402
 from tensordict.nn import TensorDictModule as TorchTensorDictModule  # noqa: E402
@@ -89,16 +88,22 @@ def test_rssm_posterior_matches_with_the_same_noise():
     _check(torch_net, flax_net, torch.randn(B, H), torch.randn(B, E), torch.randn(B, S))
 
 
-PRIOR_KEYS = (["state", "belief", "action", "prior_noise"],
-              [("next", "prior_mean"), ("next", "prior_std"), "_", ("next", "belief")])
-POST_KEYS = ([("next", "belief"), ("next", "encoded_latents"), "posterior_noise"],
-             [("next", "posterior_mean"), ("next", "posterior_std"), ("next", "state")])
+PRIOR_KEYS = (
+    ["state", "belief", "action", "prior_noise"],
+    [("next", "prior_mean"), ("next", "prior_std"), "_", ("next", "belief")],
+)
+POST_KEYS = (
+    [("next", "belief"), ("next", "encoded_latents"), "posterior_noise"],
+    [("next", "posterior_mean"), ("next", "posterior_std"), ("next", "state")],
+)
 
 
 def test_rssm_rollout_matches_with_noise_fed_from_the_tensordict():
     torch.manual_seed(0)
     torch_rollout = tm.RSSMRollout(
-        TorchTensorDictModule(tm.RSSMPrior(TorchUnbounded(A), hidden_dim=H, rnn_hidden_dim=H, state_dim=S), *PRIOR_KEYS),
+        TorchTensorDictModule(
+            tm.RSSMPrior(TorchUnbounded(A), hidden_dim=H, rnn_hidden_dim=H, state_dim=S), *PRIOR_KEYS
+        ),
         TorchTensorDictModule(tm.RSSMPosterior(hidden_dim=H, state_dim=S), *POST_KEYS),
     )
     rollout = RSSMRollout(
@@ -107,13 +112,23 @@ def test_rssm_rollout_matches_with_noise_fed_from_the_tensordict():
     )
     assert rollout.in_keys == list(torch_rollout.in_keys) and rollout.out_keys == list(torch_rollout.out_keys)
     data = {
-        "state": torch.randn(B, T, S), "belief": torch.randn(B, T, H), "action": torch.randn(B, T, A),
-        "prior_noise": torch.randn(B, T, S), "posterior_noise": torch.randn(B, T, S),
+        "state": torch.randn(B, T, S),
+        "belief": torch.randn(B, T, H),
+        "action": torch.randn(B, T, A),
+        "prior_noise": torch.randn(B, T, S),
+        "posterior_noise": torch.randn(B, T, S),
         "next": {"encoded_latents": torch.randn(B, T, E)},
     }
     with torch.no_grad():
-        torch_rollout(TorchTensorDict({k: v[:, :1] if k != "next" else {"encoded_latents": v["encoded_latents"][:, :1]}
-                                       for k, v in data.items()}, [B, 1]))  # materialise lazy layers
+        torch_rollout(
+            TorchTensorDict(
+                {
+                    k: v[:, :1] if k != "next" else {"encoded_latents": v["encoded_latents"][:, :1]}
+                    for k, v in data.items()
+                },
+                [B, 1],
+            )
+        )  # materialise lazy layers
         expected = torch_rollout(TorchTensorDict(data, [B, T]))
     td = TensorDict(jax.tree.map(_np, data), batch_size=[B, T])
     variables = load_state_dict(rollout, torch_rollout, td)  # through the rollout's own scan

@@ -40,21 +40,38 @@ MLP_CONFIGS = {
     "depth_only": dict(in_features=5, out_features=3, depth=2),
     "num_cells_list_relu": dict(in_features=5, out_features=3, num_cells=[16, 8], activation_class=tnn.ReLU),
     "int_cells_elu_kwargs": dict(
-        in_features=5, out_features=3, num_cells=16, depth=3, activation_class=tnn.ELU,
+        in_features=5,
+        out_features=3,
+        num_cells=16,
+        depth=3,
+        activation_class=tnn.ELU,
         activation_kwargs={"alpha": 0.5},
     ),
     "layernorm_per_layer": dict(
-        in_features=5, out_features=3, num_cells=[16, 8], norm_class=tnn.LayerNorm,
+        in_features=5,
+        out_features=3,
+        num_cells=[16, 8],
+        norm_class=tnn.LayerNorm,
         norm_kwargs=[{"normalized_shape": 16}, {"normalized_shape": 8}],
     ),
     "tuple_out": dict(in_features=5, out_features=(2, 3), num_cells=[8]),
     "activate_last_no_bias": dict(
-        in_features=5, out_features=4, num_cells=[8], activation_class=tnn.LeakyReLU,
-        activation_kwargs={"negative_slope": 0.2}, activate_last_layer=True, bias_last_layer=False,
+        in_features=5,
+        out_features=4,
+        num_cells=[8],
+        activation_class=tnn.LeakyReLU,
+        activation_kwargs={"negative_slope": 0.2},
+        activate_last_layer=True,
+        bias_last_layer=False,
     ),
     "layer_kwargs_list": dict(in_features=5, out_features=2, num_cells=[8], layer_kwargs=[{"bias": False}, {}]),
-    "names_as_strings": dict(in_features=5, out_features=2, num_cells=[8], activation_class="Softplus",
-                             activation_kwargs={"beta": 2.0, "threshold": 1.0}),
+    "names_as_strings": dict(
+        in_features=5,
+        out_features=2,
+        num_cells=[8],
+        activation_class="Softplus",
+        activation_kwargs={"beta": 2.0, "threshold": 1.0},
+    ),
 }
 
 
@@ -71,9 +88,20 @@ def test_mlp_matches_torchrl(name):
 
 @pytest.mark.parametrize(
     "act, kwargs",
-    [("Tanh", {}), ("GELU", {}), ("GELU", {"approximate": "tanh"}), ("SiLU", {}), ("Mish", {}),
-     ("SELU", {}), ("Softsign", {}), ("Hardtanh", {"min_val": -0.5, "max_val": 0.5}), ("Sigmoid", {}),
-     ("Softmax", {"dim": -1}), ("CELU", {"alpha": 2.0}), ("Hardswish", {})],
+    [
+        ("Tanh", {}),
+        ("GELU", {}),
+        ("GELU", {"approximate": "tanh"}),
+        ("SiLU", {}),
+        ("Mish", {}),
+        ("SELU", {}),
+        ("Softsign", {}),
+        ("Hardtanh", {"min_val": -0.5, "max_val": 0.5}),
+        ("Sigmoid", {}),
+        ("Softmax", {"dim": -1}),
+        ("CELU", {"alpha": 2.0}),
+        ("Hardswish", {}),
+    ],
 )
 def test_mlp_activations_match_torch(act, kwargs):
     torch.manual_seed(1)
@@ -106,8 +134,9 @@ def test_mlp_dropout_eval_mode_matches():
 
 def test_mlp_batchnorm_train_and_eval():
     torch.manual_seed(0)
-    cfg = dict(in_features=4, out_features=3, num_cells=[8], norm_class=tnn.BatchNorm1d,
-               norm_kwargs={"num_features": 8})
+    cfg = dict(
+        in_features=4, out_features=3, num_cells=[8], norm_class=tnn.BatchNorm1d, norm_kwargs={"num_features": 8}
+    )
     torch_net = trl.MLP(**cfg)
     x = _randn(16, 4)
     flax_net = MLP(**cfg)
@@ -124,24 +153,39 @@ def test_mlp_batchnorm_train_and_eval():
 CONV_CONFIGS = {
     "defaults": (dict(in_features=3), (2, 3, 16, 16)),
     "lists": (
-        dict(in_features=3, num_cells=[8, 16], kernel_sizes=[3, 5], strides=[1, 2], paddings=[1, 2],
-             activation_class=tnn.ReLU),
+        dict(
+            in_features=3,
+            num_cells=[8, 16],
+            kernel_sizes=[3, 5],
+            strides=[1, 2],
+            paddings=[1, 2],
+            activation_class=tnn.ReLU,
+        ),
         (2, 3, 17, 13),
     ),
     "ints_with_depth_multi_batch": (
-        dict(in_features=2, depth=2, num_cells=[4, 8], kernel_sizes=3, strides=2, paddings=1,
-             activation_class=tnn.Tanh),
+        dict(
+            in_features=2, depth=2, num_cells=[4, 8], kernel_sizes=3, strides=2, paddings=1, activation_class=tnn.Tanh
+        ),
         (2, 3, 2, 12, 12),
     ),
     "unbatched": (dict(in_features=3, num_cells=[4, 4], kernel_sizes=(3, 2)), (3, 9, 9)),
     "layernorm_chw": (
-        dict(in_features=3, num_cells=[4, 6], norm_class=tnn.LayerNorm,
-             norm_kwargs=[{"normalized_shape": [4, 8, 8]}, {"normalized_shape": [6, 6, 6]}]),
+        dict(
+            in_features=3,
+            num_cells=[4, 6],
+            norm_class=tnn.LayerNorm,
+            norm_kwargs=[{"normalized_shape": [4, 8, 8]}, {"normalized_shape": [6, 6, 6]}],
+        ),
         (2, 3, 10, 10),
     ),
     "batchnorm2d": (
-        dict(in_features=3, num_cells=[4, 6], norm_class=tnn.BatchNorm2d,
-             norm_kwargs=[{"num_features": 4}, {"num_features": 6}]),
+        dict(
+            in_features=3,
+            num_cells=[4, 6],
+            norm_class=tnn.BatchNorm2d,
+            norm_kwargs=[{"num_features": 4}, {"num_features": 6}],
+        ),
         (4, 3, 10, 10),
     ),
 }
@@ -177,8 +221,18 @@ def test_torch_class_names_resolve_like_strings():
     b = MLP(out_features=2, num_cells=[4], activation_class="ELU", norm_class="LayerNorm")
     x = jnp.linspace(-2.0, 2.0, 6).reshape(2, 3)
     torch.manual_seed(0)
-    variables = load_state_dict(a, trl.MLP(in_features=3, out_features=2, num_cells=[4], activation_class=tnn.ELU,
-                                           norm_class=tnn.LayerNorm, norm_kwargs={"normalized_shape": 4}), x)
+    variables = load_state_dict(
+        a,
+        trl.MLP(
+            in_features=3,
+            out_features=2,
+            num_cells=[4],
+            activation_class=tnn.ELU,
+            norm_class=tnn.LayerNorm,
+            norm_kwargs={"normalized_shape": 4},
+        ),
+        x,
+    )
     np.testing.assert_array_equal(a.apply(variables, x), b.apply(variables, x))
 
 

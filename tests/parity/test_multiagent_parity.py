@@ -37,8 +37,9 @@ def test_mlp_matches_torchrl_in_all_four_modes(centralized, share_params):
     net = MultiAgentMLP(4, 2, N_AGENTS, activation_class="ReLU", **kwargs)
     variables = load_state_dict(net, torch_net, _np(x))
     layer = variables["params"]["shared_network" if share_params else "agent_networks"]["linear_0"]
-    assert layer["kernel"].shape == ((4 * N_AGENTS if centralized else 4, 8) if share_params
-                                     else (N_AGENTS, 4 * N_AGENTS if centralized else 4, 8))
+    assert layer["kernel"].shape == (
+        (4 * N_AGENTS if centralized else 4, 8) if share_params else (N_AGENTS, 4 * N_AGENTS if centralized else 4, 8)
+    )
     out = net.apply(variables, _np(x))
     assert out.shape == expected.shape == (5, N_AGENTS, 2)
     np.testing.assert_allclose(out, expected, atol=ATOL, rtol=1e-5)

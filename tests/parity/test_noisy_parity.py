@@ -112,5 +112,7 @@ def test_a_plain_linear_state_dict_is_refused_by_name():
     torch.manual_seed(5)
     with pytest.raises(ValueError, match=r"needs torch tensors \['0.weight_mu'.*holds \['bias', 'weight'\]"):
         load_state_dict(
-            MLP(out_features=2, layer_class=NoisyLinear), trl.MLP(in_features=5, out_features=2), np.zeros((1, 5), np.float32)
+            MLP(out_features=2, layer_class=NoisyLinear),
+            trl.MLP(in_features=5, out_features=2),
+            np.zeros((1, 5), np.float32),
         )

@@ -59,9 +59,7 @@ def _ours(values, mask, space, var_nums):
     return np.asarray(action), np.asarray(written), np.asarray(chosen_action_value(written, action, space))
 
 
-@pytest.mark.parametrize(
-    "space, var_nums", [("categorical", None), ("one_hot", None), ("mult_one_hot", VAR_NUMS)]
-)
+@pytest.mark.parametrize("space, var_nums", [("categorical", None), ("one_hot", None), ("mult_one_hot", VAR_NUMS)])
 @pytest.mark.parametrize("masked", [False, True])
 def test_matches_torchrl_qvalue_module(space, var_nums, masked):
     values = _values(0, BATCH, N)
@@ -116,8 +114,6 @@ def test_torchrl_distributional_masking_bug_is_fixed():
     support = np.array([-2.0, -1.0], np.float32)
     mask = np.array([[True, True, False]])
     module = DistributionalQValueModule("categorical", support=torch.tensor(support), action_mask_key="action_mask")
-    td = TensorDict(
-        {"action_value": torch.tensor(np.log(probs)), "action_mask": torch.tensor(mask)}, batch_size=[1]
-    )
+    td = TensorDict({"action_value": torch.tensor(np.log(probs)), "action_mask": torch.tensor(mask)}, batch_size=[1])
     assert module(td)["action"].item() == 2  # TorchRL: the masked action
     assert int(distributional_greedy_action(np.log(probs), support, mask=mask)[0]) == 1

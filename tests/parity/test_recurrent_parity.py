@@ -50,7 +50,11 @@ def test_multilayer_nets_match_torch(kind):
     x = torch.randn(B, T, IN)
     h0 = torch.randn(L, B, H)
     if kind == "lstm":
-        net, ours, hx = torch.nn.LSTM(IN, H, L, batch_first=True), LSTM(hidden_size=H, num_layers=L), (h0, torch.randn(L, B, H))
+        net, ours, hx = (
+            torch.nn.LSTM(IN, H, L, batch_first=True),
+            LSTM(hidden_size=H, num_layers=L),
+            (h0, torch.randn(L, B, H)),
+        )
     else:
         net, ours, hx = torch.nn.GRU(IN, H, L, batch_first=True), GRU(hidden_size=H, num_layers=L), h0
     y, state = net(x, hx)
@@ -121,7 +125,9 @@ def test_module_recurrent_mode_matches_torchrl_with_mid_sequence_resets(kind):
 
 def test_lstm_net_matches_torchrl_single_and_multi_step():
     torch.manual_seed(3)
-    theirs = TorchLSTMNet(3, {"input_size": H, "hidden_size": H, "num_layers": L}, {"out_features": H, "num_cells": [8]})
+    theirs = TorchLSTMNet(
+        3, {"input_size": H, "hidden_size": H, "num_layers": L}, {"out_features": H, "num_cells": [8]}
+    )
     ours = LSTMNet(3, {"input_size": H, "hidden_size": H, "num_layers": L}, {"out_features": H, "num_cells": [8]})
     x = torch.randn(B, T, IN)
     with torch.no_grad():
