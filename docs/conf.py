@@ -149,5 +149,15 @@ def _check_every_public_name(app, env) -> None:
             logger.warning(f"{name} has no docstring")
 
 
+def _skip_borrowed_docstrings(app, what, name, obj, skip, options):
+    """Skip class members whose docstring is not theirs: a field whose default is a class or dtype
+    (autodoc would print that class's docstring) and a NamedTuple's fields ("Alias for field
+    number 0"). The owner's ``Attributes:`` section documents both."""
+    if what == "class" and (isinstance(obj, type) or (obj.__doc__ or "").startswith("Alias for field number")):
+        return True
+    return skip
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", _skip_borrowed_docstrings)
     app.connect("env-check-consistency", _check_every_public_name)

@@ -9,7 +9,7 @@ SAMPLE = "sample"
 """Sampling from a distribution (probabilistic actors under ``ExplorationType.RANDOM``)."""
 
 EXPLORATION = "exploration"
-"""Exploration noise: e-greedy coins and random actions, Gaussian and Ornstein-Uhlenbeck noise."""
+"""Exploration noise (e-greedy coins and random actions, Gaussian and Ornstein-Uhlenbeck noise)."""
 
 NOISE = "noise"
 """Noisy layers' factorised Gaussian noise."""

@@ -202,8 +202,8 @@ class TensorSpec:
           mask: (masked specs only) a dynamic boolean mask, combined with the spec's own.
 
         Returns:
-          A scalar bool array: trailing dims and dtype match (static checks: a mismatch gives a
-          constant ``False``) and every value is allowed.
+          A scalar bool array, True when the trailing dims and dtype match (checked statically, so a
+          mismatch gives a constant ``False``) and every value is allowed.
         """
         x = jnp.asarray(x)
         lead = self._lead(x)

@@ -206,8 +206,8 @@ class GymnaxEnv:
           state until it is reset (``maybe_reset``).
 
         Raises:
-          KeyError: no ``action`` or no environment state. ValueError: an action of the wrong
-          shape, or (eagerly) values outside ``action_spec``.
+          KeyError: no ``action`` or no environment state.
+          ValueError: an action of the wrong shape, or (outside jit) values outside ``action_spec``.
 
         Examples:
           >>> import jax, jax.numpy as jnp

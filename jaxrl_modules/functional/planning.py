@@ -618,7 +618,8 @@ def mppi_plan(
       advantage_fn: ``(rewards [H], dones [H], next_states) -> value`` of one candidate (rewards
         already zeroed after the first done, as TorchRL writes them back before its advantage
         module); default the discounted return plus the ``value_fn`` tail, as `cem_plan` scores.
-      the rest: as `cem_plan`.
+
+    The other arguments are `cem_plan`'s.
 
     Returns:
       A `PlanResult`.

@@ -261,6 +261,8 @@ def greedy_action(
         the size of equal blocks (it must divide ``n``). Ignored by the other spaces.
 
     Returns:
+      One action per row, as each action space writes it.
+
       * ``"categorical"``: ``int32 [*B]``, the index of the first maximum.
       * ``"one_hot"``: ``int32 [*B, n]``, the one-hot of that index.
       * ``"mult_one_hot"``: ``int32 [*B, n]``, per block the one-hot of the block's first

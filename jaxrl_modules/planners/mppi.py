@@ -39,9 +39,10 @@ class MPPIPlanner(MPCPlannerBase, _MPPIFields):
       temperature: multiplies the values (TorchRL's meaning: an inverse temperature); positive and
         finite (inf or NaN raise). Every finite value works: the values are normalised before
         they are scaled.
-      the rest: see `MPCPlannerBase`. Positional arguments follow TorchRL's order,
-        ``MPPIPlanner(env, advantage_module, temperature, planning_horizon, optim_steps,
-        num_candidates, top_k, reward_key, action_key)``; pass every other one by keyword.
+
+    The other arguments are `MPCPlannerBase`'s. Positional arguments follow TorchRL's order,
+    ``MPPIPlanner(env, advantage_module, temperature, planning_horizon, optim_steps,
+    num_candidates, top_k, reward_key, action_key)``; pass every other one by keyword.
 
     Examples:
       >>> import jax, jax.numpy as jnp

@@ -129,7 +129,9 @@ class DecisionTransformerInferenceWrapper(TensorDictModuleBase):
         """A copy of this wrapper reading and writing other keys (TorchRL mutates in place).
 
         Keyword Args:
-          observation, action, return_to_go: the input keys.
+          observation: the observation input key.
+          action: the action input key.
+          return_to_go: the return-to-go input key.
           out_action: the policy's action output key (one of its out keys).
 
         Examples:

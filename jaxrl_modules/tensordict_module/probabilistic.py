@@ -56,10 +56,10 @@ class SafeProbabilisticModule(TensorDictModuleBase):
         the unprojected sample, as in TorchRL).
       default_interaction_type: the exploration type used when none is given; DETERMINISTIC.
       distribution_class: a ``distrax.Distribution`` class (or any callable returning one);
-        default :class:`~jaxrl_modules.distributions.Delta`.
+        default :class:`~jaxrl_modules.Delta`.
       distribution_kwargs: extra constructor arguments (e.g. ``{"low": -2.0, "high": 2.0}``).
       return_log_prob: also write the sample's log-probability at ``log_prob_key``.
-      log_prob_key: default ``"<sample key>_log_prob"`` (see :func:`log_prob_key`).
+      log_prob_key: default ``"<sample key>_log_prob"`` (see :func:`~jaxrl_modules.tensordict_module.log_prob_key`).
       n_empirical_estimate: samples averaged for ``MEAN`` when the distribution has no mean.
       num_samples: draw this many samples (a leading dim) under ``RANDOM``.
 
