@@ -1,5 +1,5 @@
 """Sphinx configuration: the API reference from the docstrings, the README's sections as pages, the
-notebooks executed with their small budget, and docs/differences.md.
+notebooks executed with their small budget (or as the test suite last ran them), and docs/differences.md.
 
 Build (warnings are errors, as in CI): ``sphinx-build -W --keep-going -b html docs docs/_build/html``.
 
@@ -55,7 +55,7 @@ suppress_warnings = ["myst.header"]  # README sections start at "##"
 
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
-nb_execution_mode = "force"
+nb_execution_mode = "auto"  # executes the notebooks without outputs: see _copy_notebooks
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -93,11 +93,21 @@ def _readme_pages() -> list[str]:
 
 
 def _copy_notebooks() -> None:
+    """Copy the notebooks to ``_notebooks/``, keeping a copy that is newer than its source.
+
+    ``tests/test_notebooks.py`` writes each notebook it has run there, outputs included; with
+    ``nb_execution_mode = "auto"`` such a copy is rendered as it is and a fresh copy (no outputs) is
+    executed here. So CI, which builds the site after the suite, runs each notebook once.
+    """
     out = DOCS / "_notebooks"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        shutil.copy(path, out / path.name)
+    out.mkdir(exist_ok=True)
+    sources = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    for stale in set(out.glob("*.ipynb")) - {out / p.name for p in sources}:
+        stale.unlink()
+    for path in sources:
+        copy = out / path.name
+        if not copy.exists() or copy.stat().st_mtime < path.stat().st_mtime:
+            shutil.copy(path, copy)
 
 
 _readme_pages()

@@ -5,7 +5,7 @@
 
 The default is DQN on CartPole-v1 with the recipe's default config. ``--env`` and ``--steps``
 override the config's ``env_name`` and ``total_timesteps``; ``--set`` any other field (a Python
-literal: ``--set lr=1e-3``). The ``K`` seeds' keys are split from ``S`` and trained side by side:
+literal: ``--set learning_rate=1e-3``). The ``K`` seeds' keys are split from ``S`` and trained side by side:
 the recipe's ``init`` and ``update`` under ``jax.vmap``, jitted. The run is driven one chunk at a
 time from Python (each chunk one jitted call) so that a progress bar can advance between chunks;
 ``jaxrl_modules.recipes.make_train`` gives the same run as a single function.
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field with a Python literal, e.g. --set lr=1e-3 (repeatable)",
+        help="override a config field with a Python literal, e.g. --set learning_rate=1e-3 (repeatable)",
     )
     return parser
 
@@ -91,15 +91,17 @@ def build_config(
 
     Raises:
       ValueError: an unknown algorithm, environment or field, or a value the config rejects.
-      TypeError: a value of the wrong type (from the config's check).
+      TypeError: a value of the wrong type (from the config's check), or a renamed field (the
+        message gives its new name).
 
     Example:
-      >>> build_config("dqn", steps=20_000, overrides={"lr": 1e-3}).total_timesteps
+      >>> build_config("dqn", steps=20_000, overrides={"learning_rate": 1e-3}).total_timesteps
       20000
     """
     import gymnax
 
     from jaxrl_modules.recipes import ALGOS
+    from jaxrl_modules.recipes.common import check_renamed
 
     if algo not in ALGOS:
         raise ValueError(f"unknown algorithm {algo!r}; the known algorithms are: {', '.join(ALGOS)}.")
@@ -112,6 +114,7 @@ def build_config(
     config_class = getattr(importlib.import_module(module_name), class_name)
     fields = {f.name for f in dataclasses.fields(config_class)}
     changes = dict(overrides or {})
+    check_renamed(config_class, changes)  # an old field name: the error gives the new one
     unknown = sorted(set(changes) - fields)
     if unknown:
         raise ValueError(
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         init = jax.jit(jax.vmap(recipe.init)).lower(keys)
-        update = jax.jit(jax.vmap(recipe.update), donate_argnums=donate).lower(
+        lowered_update = jax.jit(jax.vmap(recipe.update), donate_argnums=donate).lower(
             jax.eval_shape(jax.vmap(recipe.init), keys)
         )
     except (TypeError, ValueError) as err:
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tqdm(total=recipe.num_chunks, unit="chunk", desc=f"{args.algo} {env_name}", file=sys.stderr) as bar:
         for i in range(recipe.num_chunks):
             if i == 0:
-                update = update.compile()
+                update = lowered_update.compile()
             state, metrics = update(state)
             rows.append(jax.device_get(metrics))  # waits for the chunk: the bar shows real progress
             bar.set_postfix({"return": f"{float(np.mean(rows[-1]['return'])):.1f}"})

@@ -50,7 +50,7 @@ TINY = {
         num_minibatches=2,
         hidden_size=8,
         num_layers=1,
-        eval_envs=2,
+        num_eval_envs=2,
         eval_steps=5,
     ),
     "td3": dict(
@@ -60,7 +60,7 @@ TINY = {
         buffer_size=64,
         batch_size=8,
         hidden_size=8,
-        eval_envs=2,
+        num_eval_envs=2,
         eval_steps=5,
     ),
     "mpc": dict(

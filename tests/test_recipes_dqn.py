@@ -4,14 +4,17 @@ The runs are short (20k CartPole steps) and each recipe compiles once: the learn
 seeds under ``jax.vmap``, check both, and check that a seed's run does not depend on its batch.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxrl_modules.data.tensordict import TensorDict
+from jaxrl_modules.envs import GymnaxEnv
 from jaxrl_modules.recipes import _dqn_common as C
-from jaxrl_modules.recipes import dqn, rainbow
+from jaxrl_modules.recipes import dqn, evaluate, rainbow
 
 # A uniformly random policy averages ~22 on CartPole-v1 (episode returns have a std of ~12, so
 # the mean of 8 evaluation episodes has a std of ~4); an untrained greedy network usually
@@ -19,14 +22,19 @@ from jaxrl_modules.recipes import dqn, rainbow
 # above it: only a policy that learned to balance gets there.
 LEARNED = 100.0
 
-# Short runs learn fast with lr 1e-3 (the defaults' 2.5e-4 suits 500k steps): over the seeds
+# Short runs learn fast with learning_rate 1e-3 (the defaults' 2.5e-4 suits 500k steps): over the seeds
 # split(key(0), 8), DQN ended between 233 and 396, Rainbow-lite (6 seeds) between 159 and 432;
 # with 2.5e-4, 1 seed in 3 or 6 ended under 100.
 SMALL_DQN = dqn.DQNConfig(
-    total_timesteps=20_000, learning_starts=1_000, eps_anneal_steps=10_000, lr=1e-3, num_chunks=2, num_eval_envs=8
+    total_timesteps=20_000,
+    learning_starts=1_000,
+    annealing_num_steps=10_000,
+    learning_rate=1e-3,
+    num_chunks=2,
+    num_eval_envs=8,
 )
 SMALL_RAINBOW = rainbow.RainbowConfig(
-    total_timesteps=20_000, learning_starts=1_000, lr=1e-3, num_chunks=2, num_eval_envs=8
+    total_timesteps=20_000, learning_starts=1_000, learning_rate=1e-3, num_chunks=2, num_eval_envs=8
 )
 
 
@@ -202,6 +210,25 @@ def test_image_observations_are_flattened(module, cls):
     assert metrics["return"].shape == (5,)
 
 
+@pytest.mark.parametrize(
+    "cls, old, new",
+    [
+        (dqn.DQNConfig, "lr", "learning_rate"),
+        (dqn.DQNConfig, "eps_anneal_steps", "annealing_num_steps"),
+        (rainbow.RainbowConfig, "lr", "learning_rate"),
+    ],
+)
+def test_renamed_fields_give_the_new_name(cls, old, new):
+    message = f"{cls.__name__}: '{old}' is now '{new}'"
+    with pytest.raises(TypeError, match=message):
+        cls(**{old: 1})
+    with pytest.raises(TypeError, match=message):
+        dataclasses.replace(cls(), **{old: 1})
+    with pytest.raises(AttributeError, match=message):
+        getattr(cls(), old)
+    assert getattr(cls(**{new: getattr(cls(), new)}), new) == getattr(cls(), new)
+
+
 def test_rainbow_support_errors():
     with pytest.raises(ValueError, match="num_atoms must be >= 2"):
         rainbow.RainbowConfig(num_atoms=1)
@@ -212,14 +239,15 @@ def test_rainbow_support_errors():
 # ----------------------------------------------------------------------------- runs
 
 
-def _run_and_check(make_train, config):
-    """Two seeds under vmap learn; a seed's row does not depend on the other seed of the batch."""
-    train = jax.jit(jax.vmap(make_train(config)))
+def _run_and_check(module, config, policy_variables):
+    """Two seeds under vmap learn; a seed's row does not depend on the other seed of the batch;
+    ``module.make_policy`` replays seed 0's trained variables (``policy_variables(state)``)."""
+    train = jax.jit(jax.vmap(module.make_train(config)))
     k0, k1, k2 = jax.random.split(jax.random.key(0), 8)[:3]
     state, metrics = train(jnp.stack([k0, k1]))
     assert metrics["return"].shape == (2, config.num_chunks)
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in metrics.values())
-    np.testing.assert_array_equal(metrics["timesteps"][:, -1], config.total_timesteps)
+    np.testing.assert_array_equal(metrics["steps"][:, -1], config.total_timesteps)
     final = np.asarray(metrics["return"][:, -1])
     assert np.all(final > LEARNED), f"final greedy returns {final} (a random policy scores ~22)"
     assert not np.array_equal(metrics["return"][0], metrics["return"][1])  # two seeds, two runs
@@ -232,11 +260,16 @@ def _run_and_check(make_train, config):
     bits = lambda x: jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x  # noqa: E731
     for a, b in zip(jax.tree.leaves((state, metrics)), jax.tree.leaves((state_2, metrics_2))):
         np.testing.assert_array_equal(bits(a[0]), bits(b[0]))
+    # The trained greedy policy, replayed from its variables alone, still balances the pole.
+    policy = jax.jit(module.make_policy(config, policy_variables(jax.tree.map(lambda x: x[0], state))))
+    env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,), categorical_action_encoding=True)
+    replayed = float(evaluate(env, policy, jax.random.key(7), 500))
+    assert replayed > LEARNED, f"replayed greedy return {replayed}"
 
 
 def test_dqn_learns_and_vmaps():
-    _run_and_check(dqn.make_train, SMALL_DQN)
+    _run_and_check(dqn, SMALL_DQN, lambda state: state.variables)
 
 
 def test_rainbow_learns_and_vmaps():
-    _run_and_check(rainbow.make_train, SMALL_RAINBOW)
+    _run_and_check(rainbow, SMALL_RAINBOW, lambda state: {"params": state.params})

@@ -1,13 +1,16 @@
 """The PPO and TD3 recipes: GAE against rlax, config errors, and short runs vmapped over two seeds
 that must learn (each short run is compiled once, in a module-scoped fixture)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import rlax
 
-from jaxrl_modules.recipes import ppo, td3
+from jaxrl_modules.envs import GymnaxEnv
+from jaxrl_modules.recipes import evaluate, ppo, td3
 
 # A uniformly random policy's mean return over 16 Pendulum-v1 episodes of 200 steps, measured over
 # 200 independent draws of 16 episodes: -1236 (std 77, best draw -1000); a zero-torque policy
@@ -19,9 +22,9 @@ LEARNED = -800.0
 # Small budgets that still learn. Measured final returns of the two vmapped seeds: PPO (16 updates of
 # 16 x 256 steps) -162 and -180; TD3 (1000 random steps, then 5000 with smaller networks and
 # batches) -141 and -266.
-PPO_SMALL = ppo.PPOConfig(total_timesteps=65_536, num_chunks=2, eval_envs=16)
+PPO_SMALL = ppo.PPOConfig(total_timesteps=65_536, num_chunks=2, num_eval_envs=16)
 TD3_SMALL = td3.TD3Config(
-    total_timesteps=6_000, learning_starts=1_000, num_chunks=2, hidden_size=64, batch_size=64, eval_envs=16
+    total_timesteps=6_000, learning_starts=1_000, num_chunks=2, hidden_size=64, batch_size=64, num_eval_envs=16
 )
 
 
@@ -91,10 +94,32 @@ def test_bad_values_raise():
         ppo.PPOConfig(num_minibatches=3)
     with pytest.raises(ValueError, match="eval_exploration"):
         ppo.PPOConfig(eval_exploration="random")
-    with pytest.raises(ValueError, match="exploration_noise_end"):
-        td3.TD3Config(exploration_noise=0.1, exploration_noise_end=0.2)
+    with pytest.raises(ValueError, match="sigma_end"):
+        td3.TD3Config(sigma_init=0.1, sigma_end=0.2)
     with pytest.raises(ValueError, match="action space"):
         ppo.make_recipe(ppo.PPOConfig(env_name="CartPole-v1"))
+
+
+@pytest.mark.parametrize(
+    "cls, old, new",
+    [
+        (ppo.PPOConfig, "eval_envs", "num_eval_envs"),
+        (td3.TD3Config, "eval_envs", "num_eval_envs"),
+        (td3.TD3Config, "actor_lr", "actor_learning_rate"),
+        (td3.TD3Config, "critic_lr", "critic_learning_rate"),
+        (td3.TD3Config, "exploration_noise", "sigma_init"),
+        (td3.TD3Config, "exploration_noise_end", "sigma_end"),
+        (td3.TD3Config, "exploration_annealing_steps", "annealing_num_steps"),
+    ],
+)
+def test_renamed_fields_give_the_new_name(cls, old, new):
+    message = f"{cls.__name__}: '{old}' is now '{new}'"
+    with pytest.raises(TypeError, match=message):
+        cls(**{old: 1})
+    with pytest.raises(TypeError, match=message):
+        dataclasses.replace(cls(), **{old: 1})
+    with pytest.raises(AttributeError, match=message):
+        getattr(cls(), old)
 
 
 # --------------------------------------------------------------------------------- short runs
@@ -119,3 +144,15 @@ def test_short_run_learns(name, request):
     _, metrics = request.getfixturevalue(f"{name}_run")
     final = metrics["return"][:, -1]
     assert (final > LEARNED).all(), f"{name}: final greedy returns {final} (random policy: {RANDOM_RETURN})"
+
+
+@pytest.mark.parametrize("name", ["ppo", "td3"])
+def test_make_policy_replays_the_trained_variables(name, request):
+    module, config = (ppo, PPO_SMALL) if name == "ppo" else (td3, TD3_SMALL)
+    state, _ = request.getfixturevalue(f"{name}_run")
+    seed_0 = jax.tree.map(lambda x: x[0], state)
+    variables = seed_0.params["actor"] if name == "ppo" else seed_0.actor
+    policy = jax.jit(module.make_policy(config, variables))
+    env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,))
+    replayed = float(evaluate(env, policy, jax.random.key(7), config.eval_steps))
+    assert replayed > LEARNED, f"{name}: replayed greedy return {replayed} (random policy: {RANDOM_RETURN})"

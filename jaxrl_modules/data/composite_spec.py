@@ -48,6 +48,9 @@ class Composite(TensorSpec):
       (1,)
     """
 
+    # Set through `_set` (specs are frozen): the entries sorted by key, a value None for no constraint.
+    _entries: tuple[tuple[str, TensorSpec | None], ...]
+
     def __init__(self, source_dict: Mapping[Any, Any] | None = None, *, shape: Any = (), **specs: Any):
         shape = _as_shape(shape, "Composite")
         entries: dict[str, Any] = {}
@@ -119,19 +122,19 @@ class Composite(TensorSpec):
         return self.get(key, absent) is not absent
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        return iter([key for key, _ in self._entries])
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def items(self, include_nested: bool = False, leaves_only: bool = False) -> list[tuple[NestedKey, Any]]:
         """``(key, spec)`` pairs, sorted as TensorDict's; ``None`` entries count as leaves."""
-        out = []
+        out: list[tuple[NestedKey, Any]] = []
         for key, value in self._entries:
             is_node = isinstance(value, Composite)
             if not (leaves_only and is_node):
                 out.append((key, value))
-            if include_nested and is_node:
+            if include_nested and isinstance(value, Composite):
                 out.extend(((key, *unravel_key(k)), v) for k, v in value.items(True, leaves_only))
         return out
 
@@ -201,7 +204,7 @@ class Composite(TensorSpec):
     def _leaf_specs(self) -> list[tuple[tuple[str, ...], TensorSpec]]:
         return [(unravel_key(k), v) for k, v in self.items(True, True) if v is not None]
 
-    def is_in(self, td: TensorDict | Mapping[str, Any]) -> jax.Array:
+    def is_in(self, td: TensorDict | Mapping[str, Any]) -> jax.Array:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """Whether every entry with a spec is present in ``td`` and a member of its spec.
 
         Returns:
@@ -213,9 +216,9 @@ class Composite(TensorSpec):
             result = result & (jnp.asarray(False) if value is None else spec.is_in(value))
         return result
 
-    contains = is_in
+    contains = is_in  # type: ignore[assignment]  # as is_in
 
-    def project(self, td: TensorDict) -> TensorDict:
+    def project(self, td: TensorDict) -> TensorDict:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """A new TensorDict where each entry with a spec is projected onto it (others unchanged)."""
         for path, spec in self._leaf_specs():
             value = td.get(path, None)
@@ -234,7 +237,7 @@ class Composite(TensorSpec):
                 entries[key] = make((*prefix, key), value)
         return TensorDict(entries, (*lead, *self.shape))
 
-    def rand(self, key: jax.Array, shape: Any = ()) -> TensorDict:
+    def rand(self, key: jax.Array, shape: Any = ()) -> TensorDict:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """A random TensorDict with batch size ``(*shape, *self.shape)``.
 
         Each leaf draws from ``jax.random.fold_in(key, i)``, ``i`` its rank in sorted key order,
@@ -244,19 +247,19 @@ class Composite(TensorSpec):
         index = {path: i for i, (path, _) in enumerate(self._leaf_specs())}
         return self._build(lambda path, spec: spec.rand(jax.random.fold_in(key, index[path]), lead), lead)
 
-    def zero(self, shape: Any = ()) -> TensorDict:
+    def zero(self, shape: Any = ()) -> TensorDict:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """A TensorDict of zeros with batch size ``(*shape, *self.shape)``."""
         lead = _as_shape(shape, "Composite.zero")
         return self._build(lambda path, spec: spec.zero(lead), lead)
 
-    def one(self, shape: Any = ()) -> TensorDict:
+    def one(self, shape: Any = ()) -> TensorDict:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """A TensorDict of ones with batch size ``(*shape, *self.shape)``."""
         lead = _as_shape(shape, "Composite.one")
         return self._build(lambda path, spec: spec.one(lead), lead)
 
-    zeros, ones = zero, one
+    zeros, ones = zero, one  # type: ignore[assignment]  # as zero and one
 
-    def encode(self, values: Mapping[str, Any]) -> TensorDict:
+    def encode(self, values: Mapping[str, Any]) -> TensorDict:  # type: ignore[override]  # on TensorDicts, not arrays (TorchRL's API)
         """A nested mapping of NumPy values as a TensorDict, each leaf encoded by its spec."""
 
         def encode_leaf(path: tuple[str, ...], spec: TensorSpec) -> Any:

@@ -2,15 +2,17 @@
 
 A spec is a frozen value: its bounds and masks are NumPy arrays (read-only copies), never JAX
 arrays, and it compares and hashes by value, so a spec can be a field of a ``flax.linen.Module``
-and a static argument of ``jax.jit``. The leaf specs are in :mod:`jaxrl_modules.data.specs`, the
-composite one in :mod:`jaxrl_modules.data.composite_spec`.
+and a static argument of ``jax.jit``. The leaf specs are in :mod:`jaxrl_modules.data.box_spec`
+and :mod:`jaxrl_modules.data.discrete_spec` (all exported by :mod:`jaxrl_modules.data.specs`), the
+composite one in :mod:`jaxrl_modules.data.composite_spec`. The private helpers here (shapes,
+dtypes, broadcasting, clipping) are shared by all of them.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
@@ -96,10 +98,38 @@ def _bcast(value: Any, shape: tuple[int, ...], dtype: Any = None) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(value, dtype), shape)
 
 
-def _split_last(x: jax.Array | None, sizes: Sequence[int]) -> list[jax.Array | None]:
+@overload
+def _split_last(x: jax.Array, sizes: Sequence[int]) -> list[jax.Array]: ...
+@overload
+def _split_last(x: jax.Array | None, sizes: Sequence[int]) -> list[jax.Array | None]: ...
+def _split_last(x: jax.Array | None, sizes: Sequence[int]) -> Sequence[jax.Array | None]:
     if x is None:
         return [None] * len(sizes)
     return jnp.split(x, np.cumsum(sizes)[:-1].tolist(), axis=-1)
+
+
+def _clip_cast(x: jax.Array, low: Any, high: Any, dtype: np.dtype) -> jax.Array:
+    """``x`` clipped to ``[low, high]`` and cast to ``dtype``; floats are rounded for int dtypes.
+
+    The bounds are compared with ``x`` before the cast, so out-of-range integers never wrap.
+    NaN stays NaN for a float dtype (a diverged actor's action must stay visible, not become a
+    valid-looking bound); an integer dtype cannot hold NaN, and there it maps to ``low``.
+    """
+    lo, hi = _bcast(low, x.shape, dtype), _bcast(high, x.shape, dtype)
+    if jnp.issubdtype(dtype, jnp.floating):
+        return jnp.clip(x.astype(dtype), lo, hi)  # clip keeps NaN
+    below = x < lo
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        x = jnp.round(x)
+        below = (x < lo) | jnp.isnan(x)
+    return jnp.where(below, lo, jnp.where(x > hi, hi, x.astype(dtype)))
+
+
+def _check_fits(what: str, value: Any, dtype: np.dtype) -> None:
+    # Casting an out-of-range bound would wrap around silently.
+    info = np.iinfo(dtype)
+    if np.any(np.asarray(value) < info.min) or np.any(np.asarray(value) > info.max):
+        raise ValueError(f"{what}={_fmt(np.asarray(value))} does not fit in dtype {dtype}.")
 
 
 # ---------------------------------------------------------------------------------- base class
@@ -127,6 +157,10 @@ class TensorSpec:
     """
 
     _args: tuple[str, ...] = ()
+    # Set through `_set` (the class is frozen): declared here for type checkers only.
+    shape: tuple[int, ...]
+    dtype: np.dtype  # None for a Composite, which never reads it
+    domain: str
 
     def __init__(self, shape: Any, dtype: Any, domain: str):
         dtype = None if dtype is None else _canonical_dtype(dtype)
@@ -297,6 +331,7 @@ class _MaskedSpec(TensorSpec):
     """Shared mask handling: a boolean mask (True = allowed) in the layout ``_mask_shape``."""
 
     _kind_of_mask = ""
+    mask: np.ndarray | None  # set through `_set`
 
     @property
     def _mask_shape(self) -> tuple[int, ...]:

@@ -24,8 +24,8 @@ leading dims gives an inconsistent TensorDict, so map with ``td.apply(fn)`` inst
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -93,6 +93,11 @@ class TensorDict:
     """
 
     __slots__ = ("_keys", "_values", "_event_ndims")
+    # Set in `_init` through object.__setattr__ (the class is frozen): the sorted keys, their
+    # values (arrays or TensorDicts) and each value's number of dims beyond the batch.
+    _keys: tuple[str, ...]
+    _values: tuple[Any, ...]
+    _event_ndims: tuple[int, ...]
 
     def __init__(self, source: Mapping[str, Any] | None = None, batch_size: Any = ()):
         batch_size = _as_shape(batch_size)
@@ -182,7 +187,7 @@ class TensorDict:
         return [v for _, v in self.items(include_nested, leaves_only)]
 
     def items(self, include_nested: bool = False, leaves_only: bool = False) -> list[tuple[NestedKey, Any]]:
-        out = []
+        out: list[tuple[NestedKey, Any]] = []
         for key, value in zip(self._keys, self._values):
             is_td = isinstance(value, TensorDict)
             if not (leaves_only and is_td):
@@ -288,7 +293,7 @@ class TensorDict:
         drop = {unravel_key(k) for k in keys}
         return self._exclude(drop, ())
 
-    def _exclude(self, drop: set, prefix: tuple[str, ...]) -> TensorDict:
+    def _exclude(self, drop: Container[tuple[str, ...]], prefix: tuple[str, ...]) -> TensorDict:
         entries = {}
         for key, value in zip(self._keys, self._values):
             path = (*prefix, key)
@@ -472,6 +477,7 @@ def _check_leading(key: str, value: Any, batch_size: tuple[int, ...]) -> None:
 def _leaf_items(source: Mapping[str, Any] | TensorDict) -> Iterator[tuple[tuple[str, ...], Any]]:
     """``(path, value)`` for every leaf; an empty nested mapping or TensorDict is yielded itself."""
     for key, value in source.items():
+        key = cast(str, key)  # top-level keys (items() without include_nested) are strings
         if isinstance(value, Mapping) or isinstance(value, TensorDict):
             sub = list(_leaf_items(value))
             if not sub:
@@ -508,10 +514,12 @@ def _consistent_batch(td: TensorDict, prefix: tuple[str, ...]) -> tuple[int, ...
         if found is None:
             found, first = batch, path
         elif batch != found:
+            assert first is not None  # set with found
             raise ValueError(
                 f"Entry {_key_repr(path)!r} has leading dims {batch} but entry {_key_repr(first)!r} "
                 f"has {found}: every entry of a TensorDict must share its batch_size."
             )
+    assert found is not None  # a TensorDict holds at least one value (the batch marker when empty)
     return found
 
 

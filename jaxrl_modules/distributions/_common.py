@@ -44,7 +44,11 @@ def _float_param(value: ArrayLike) -> jax.Array:
 
 
 def _loc_and_scale(
-    loc: ArrayLike, scale: ArrayLike | Callable, owner: str, transform=None, validate_args: bool = False
+    loc: ArrayLike,
+    scale: ArrayLike | Callable,
+    owner: str,
+    transform: Callable[[jax.Array], jax.Array] | None = None,
+    validate_args: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """``loc`` (after ``transform``) and ``scale`` in one floating dtype, ``scale`` at ``loc``'s shape."""
     loc = _float_param(loc)

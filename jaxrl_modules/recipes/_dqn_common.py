@@ -5,7 +5,7 @@
 * `NStepWindow` / `n_step_push`: the last ``n`` transitions of each environment, turned into one
   n-step transition per environment and step (TorchRL's ``MultiStep`` transform, as a pure pair).
 * `add_transition`: one step of every environment into the replay (through the n-step window).
-* `discrete_envs`, `one_step_transition`: the environments and the entries the replay keeps.
+* `discrete_env`, `discrete_envs`, `one_step_transition`: the environments and the entries the replay keeps.
 * `FlatObservation`: a network on flattened observations (MinAtar's frames, bsuite's grids).
 * `positive`, `in_range`, `check_layout`: the config checks both configs share.
 """
@@ -28,6 +28,7 @@ __all__ = [
     "NStepWindow",
     "add_transition",
     "check_layout",
+    "discrete_env",
     "discrete_envs",
     "flat_observations",
     "in_range",
@@ -115,7 +116,7 @@ class NStepWindow(NamedTuple):
     """The last ``n`` one-step transitions of each environment and how many are real."""
 
     transitions: TensorDict  # batch [n, E]: observation, action, ("next", observation/reward/terminated/done)
-    count: jax.Array  # int32 scalar: how many pushes so far (saturates at n)
+    pushes: jax.Array  # int32 scalar: how many pushes so far (saturates at n); not "count", tuple's method
 
 
 def n_step_init(example: TensorDict, n: int) -> NStepWindow:
@@ -162,7 +163,7 @@ def n_step_push(window: NStepWindow, step: TensorDict, gamma: float) -> tuple[NS
         },
         batch_size=first.batch_size,
     )
-    pushes = jnp.minimum(window.count + 1, n)
+    pushes = jnp.minimum(window.pushes + 1, n)
     return NStepWindow(steps, pushes), out, pushes >= n
 
 
@@ -208,18 +209,22 @@ def check_layout(config: Any) -> None:
         )
 
 
-def discrete_envs(config: Any) -> tuple[Any, Any]:
-    """Training and evaluation `GymnaxEnv` s with integer actions; a ValueError for other actions."""
+def discrete_env(config: Any, num_envs: int) -> Any:
+    """A `GymnaxEnv` of ``num_envs`` environments with integer actions; a ValueError for other actions."""
     from jaxrl_modules.envs import GymnaxEnv
 
-    env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,), categorical_action_encoding=True)
+    env = GymnaxEnv(config.env_name, batch_size=(num_envs,), categorical_action_encoding=True)
     if not isinstance(env.action_spec, Categorical) or env.action_spec.shape != ():
         raise ValueError(
             f"{type(config).__name__}.env_name={config.env_name!r} has actions "
             f"{env.action_spec}; this recipe needs one discrete action."
         )
-    eval_env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,), categorical_action_encoding=True)
-    return env, eval_env
+    return env
+
+
+def discrete_envs(config: Any) -> tuple[Any, Any]:
+    """Training and evaluation `GymnaxEnv` s with integer actions; a ValueError for other actions."""
+    return discrete_env(config, config.num_envs), discrete_env(config, config.num_eval_envs)
 
 
 def one_step_transition(td: TensorDict) -> TensorDict:

@@ -11,8 +11,9 @@ same chunks one by one to advance its progress bar between them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
@@ -20,7 +21,9 @@ import jax.numpy as jnp
 
 from jaxrl_modules.data.tensordict import TensorDict
 
-__all__ = ["Recipe", "make_train", "evaluate", "check_config"]
+__all__ = ["Recipe", "make_train", "evaluate", "check_config", "renamed_fields", "check_renamed"]
+
+_C = typing.TypeVar("_C", bound=type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,3 +95,53 @@ def check_config(config: Any) -> None:
                 f"{type(config).__name__}.{field.name} must be {expected.__name__}, got "
                 f"{value!r} ({type(value).__name__})."
             )
+
+
+def check_renamed(config_class: type, names: Iterable[str]) -> None:
+    """Raise a ``TypeError`` giving the new name if one of ``names`` is a renamed field of ``config_class``.
+
+    The renamed fields are the class's ``RENAMED`` mapping (old name -> new name, see `renamed_fields`).
+    """
+    renamed: Mapping[str, str] = getattr(config_class, "RENAMED", {})
+    for name in names:
+        if name in renamed:
+            raise TypeError(f"{config_class.__name__}: {name!r} is now {renamed[name]!r}.")
+
+
+def renamed_fields(renamed: Mapping[str, str]) -> Callable[[_C], _C]:
+    """A class decorator for a config dataclass whose fields ``renamed`` (old -> new) were renamed.
+
+    Passing an old name to the constructor (or `dataclasses.replace`), or reading it as an
+    attribute, raises an error that gives the new name; ``cls.RENAMED`` holds the mapping.
+
+    Examples:
+      >>> @renamed_fields({"lr": "learning_rate"})
+      ... @dataclasses.dataclass(frozen=True)
+      ... class Config:
+      ...     learning_rate: float = 1e-3
+      >>> Config(lr=0.1)
+      Traceback (most recent call last):
+        ...
+      TypeError: Config: 'lr' is now 'learning_rate'.
+    """
+
+    def decorate(cls: _C) -> _C:
+        init: Callable[..., None] = vars(cls)["__init__"]  # the dataclass's own
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            check_renamed(cls, kwargs)
+            init(self, *args, **kwargs)
+
+        def __getattr__(self: Any, name: str) -> Any:  # only called for attributes that do not exist
+            if name in renamed:
+                raise AttributeError(f"{cls.__name__}: {name!r} is now {renamed[name]!r}.")
+            raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+
+        # setattr: mypy rejects assigning to a method of a class (cls.__init__ = ...).
+        setattr(cls, "__init__", __init__)  # noqa: B010
+        setattr(cls, "__getattr__", __getattr__)  # noqa: B010
+        setattr(cls, "RENAMED", dict(renamed))  # noqa: B010
+        return cls
+
+    return decorate

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -37,7 +38,7 @@ from jaxrl_modules.exploration_type import ExplorationType
 from jaxrl_modules.functional.exploration import linear_annealing
 from jaxrl_modules.models.mlp import MLP
 from jaxrl_modules.recipes import _dqn_common as C
-from jaxrl_modules.recipes.common import Recipe, check_config, evaluate
+from jaxrl_modules.recipes.common import Recipe, check_config, evaluate, renamed_fields
 from jaxrl_modules.recipes.common import make_train as _make_train
 from jaxrl_modules.recipes.replay import ReplayBuffer, replay_sample
 from jaxrl_modules.rng import EXPLORATION
@@ -45,11 +46,12 @@ from jaxrl_modules.tensordict_module.exploration import EGreedyModule
 from jaxrl_modules.tensordict_module.q_value_actor import QValueActor
 from jaxrl_modules.tensordict_module.sequence import TensorDictSequential
 
-__all__ = ["DQNConfig", "DQNState", "make_recipe", "make_train", "q_learning_loss"]
+__all__ = ["DQNConfig", "DQNState", "make_policy", "make_recipe", "make_train", "q_learning_loss"]
 
 GREEDY = ExplorationType.DETERMINISTIC
 
 
+@renamed_fields({"lr": "learning_rate", "eps_anneal_steps": "annealing_num_steps"})
 @dataclasses.dataclass(frozen=True)
 class DQNConfig:
     """DQN's hyperparameters; numbers of steps count environment steps (all environments together).
@@ -60,9 +62,9 @@ class DQNConfig:
       num_envs: environments stepped in parallel.
       buffer_size: replay capacity, in transitions.
       batch_size: transitions per gradient step.
-      lr: Adam's learning rate.
+      learning_rate: Adam's learning rate.
       gamma: discount.
-      eps_init, eps_end, eps_anneal_steps: the linear e-greedy schedule.
+      eps_init, eps_end, annealing_num_steps: the linear e-greedy schedule (over ``annealing_num_steps``).
       learning_starts: no gradient step until this many environment steps.
       train_frequency: environment steps between gradient steps (a multiple of ``num_envs``).
       target_update_interval: environment steps between target updates.
@@ -78,11 +80,11 @@ class DQNConfig:
     num_envs: int = 10
     buffer_size: int = 10_000
     batch_size: int = 128
-    lr: float = 2.5e-4
+    learning_rate: float = 2.5e-4
     gamma: float = 0.99
     eps_init: float = 1.0
     eps_end: float = 0.05
-    eps_anneal_steps: int = 250_000
+    annealing_num_steps: int = 250_000
     learning_starts: int = 10_000
     train_frequency: int = 10
     target_update_interval: int = 500
@@ -102,8 +104,8 @@ class DQNConfig:
             "num_envs",
             "buffer_size",
             "batch_size",
-            "lr",
-            "eps_anneal_steps",
+            "learning_rate",
+            "annealing_num_steps",
             "train_frequency",
             "target_update_interval",
             "tau",
@@ -129,7 +131,7 @@ class DQNState(NamedTuple):
     buffer: ReplayBuffer
     window: Any  # NStepWindow when n_steps > 1, else None
     key: jax.Array
-    timesteps: jax.Array  # int32: environment steps so far
+    steps: jax.Array  # int32: environment steps so far
 
 
 def q_learning_loss(
@@ -166,17 +168,55 @@ def q_learning_loss(
     return jnp.mean(jnp.square(chosen - target))
 
 
-def make_policy(config: DQNConfig, spec: Categorical, obs_ndim: int = 1) -> tuple[TensorDictSequential, EGreedyModule]:
+def _modules(config: DQNConfig, spec: Categorical, obs_ndim: int = 1) -> tuple[TensorDictSequential, EGreedyModule]:
     """``QValueActor(MLP) -> EGreedyModule``, and the e-greedy module (to advance its schedule).
 
     Observations of ``obs_ndim > 1`` dims (MinAtar's frames) are flattened for the MLP.
     """
-    net = MLP(out_features=spec.n, num_cells=list(config.num_cells), activation_class="ReLU")
-    net = C.flat_observations(net, obs_ndim)
+    net = C.flat_observations(
+        MLP(out_features=spec.n, num_cells=list(config.num_cells), activation_class="ReLU"), obs_ndim
+    )
     egreedy = EGreedyModule(
-        spec, eps_init=config.eps_init, eps_end=config.eps_end, annealing_num_steps=config.eps_anneal_steps
+        spec, eps_init=config.eps_init, eps_end=config.eps_end, annealing_num_steps=config.annealing_num_steps
     )
     return TensorDictSequential(QValueActor(net, spec=spec), egreedy), egreedy
+
+
+def _greedy(policy: TensorDictSequential, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    def act(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
+        return td.set("action", policy.apply(variables, td, exploration_type=GREEDY)["action"])
+
+    return act
+
+
+def make_policy(config: DQNConfig, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    """The greedy policy of a run: ``policy(td) -> td`` with ``"action"`` written, jittable.
+
+    The same function the recipe evaluates with: ``td`` holds ``"observation"`` ``[*B, *obs]``
+    (any batch), and the returned TensorDict is ``td`` with the greedy action ``[*B]`` added
+    (nothing else). Every recipe has a ``make_policy(config, variables)`` of this meaning.
+
+    Args:
+      config: the run's `DQNConfig` (it fixes the network and the environment's specs).
+      variables: the policy's variables, ``DQNState.variables`` (``{"params", "schedule"}``).
+
+    Returns:
+      ``policy(td) -> td``.
+
+    Examples:
+      >>> import jax
+      >>> from jaxrl_modules.envs import GymnaxEnv
+      >>> config = DQNConfig()
+      >>> state = make_recipe(config).init(jax.random.key(0))  # or a trained state: make_train's
+      >>> policy = jax.jit(make_policy(config, state.variables))
+      >>> env = GymnaxEnv("CartPole-v1", batch_size=(3,), categorical_action_encoding=True)
+      >>> policy(env.reset(jax.random.key(1)))["action"].shape
+      (3,)
+    """
+    with jax.ensure_compile_time_eval():  # the specs are constants, even if called under a trace
+        env = C.discrete_env(config, 1)
+    policy, _ = _modules(config, env.action_spec, C.observation_ndim(env))
+    return _greedy(policy, variables)
 
 
 def make_recipe(config: DQNConfig) -> Recipe:
@@ -188,13 +228,13 @@ def make_recipe(config: DQNConfig) -> Recipe:
     Returns:
       A `Recipe` whose ``update`` reports ``"return"`` (mean greedy evaluation return),
       ``"loss"`` (mean over the chunk's gradient steps, 0 before learning starts), ``"epsilon"``
-      and ``"timesteps"``.
+      and ``"steps"`` (environment steps so far).
     """
     if not isinstance(config, DQNConfig):
         raise TypeError(f"make_recipe expects a DQNConfig, got {type(config).__name__}.")
     env, eval_env = C.discrete_envs(config)
-    policy, egreedy = make_policy(config, env.action_spec, C.observation_ndim(env))
-    optimizer = optax.adam(config.lr)
+    policy, egreedy = _modules(config, env.action_spec, C.observation_ndim(env))
+    optimizer = optax.adam(config.learning_rate)
     env_steps_per_update = config.train_frequency // config.num_envs
     updates_per_chunk = config.total_timesteps // (config.num_chunks * config.train_frequency)
     max_steps = int(env.params.max_steps_in_episode)
@@ -228,7 +268,7 @@ def make_recipe(config: DQNConfig) -> Recipe:
         variables = egreedy.step(state.variables, config.num_envs)
         root = root.select(*state.td.keys())  # the policy's outputs stay out of the carry
         return state._replace(
-            td=root, variables=variables, buffer=buffer, window=window, timesteps=state.timesteps + config.num_envs
+            td=root, variables=variables, buffer=buffer, window=window, steps=state.steps + config.num_envs
         )
 
     def learn(state: DQNState, key: jax.Array) -> tuple[DQNState, jax.Array]:
@@ -252,23 +292,20 @@ def make_recipe(config: DQNConfig) -> Recipe:
     def train_step(state: DQNState, _) -> tuple[DQNState, tuple[jax.Array, jax.Array]]:
         key, k_learn, *k_steps = jax.random.split(state.key, 2 + env_steps_per_update)
         state = state._replace(key=key)
-        before = state.timesteps
+        before = state.steps
         for k in k_steps:  # train_frequency // num_envs steps of every env (1 by default)
             state = env_step(state, k)
-        learning = state.timesteps > config.learning_starts
+        learning = state.steps > config.learning_starts
         state, loss = jax.lax.cond(learning, learn, lambda s, k: (s, jnp.zeros((), jnp.float32)), state, k_learn)
         period = config.target_update_interval
-        due = state.timesteps // period != before // period  # crossed a multiple of the interval
+        due = state.steps // period != before // period  # crossed a multiple of the interval
         target = C.target_update(state.variables["params"], state.target_params, config.tau, due)
         return state._replace(target_params=target), (loss, learning)
 
     def update(state: DQNState) -> tuple[DQNState, dict[str, jax.Array]]:
         state, (losses, learning) = jax.lax.scan(train_step, state, None, length=updates_per_chunk)
         key, k_eval = jax.random.split(state.key)
-
-        def greedy(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
-            return td.set("action", policy.apply(state.variables, td, exploration_type=GREEDY)["action"])
-
+        greedy = _greedy(policy, state.variables)
         metrics = {
             "return": evaluate(eval_env, greedy, k_eval, max_steps),
             "loss": jnp.sum(losses) / jnp.maximum(jnp.sum(learning), 1),
@@ -276,9 +313,9 @@ def make_recipe(config: DQNConfig) -> Recipe:
                 jax.tree.leaves(state.variables["schedule"])[0],
                 config.eps_init,
                 config.eps_end,
-                config.eps_anneal_steps,
+                config.annealing_num_steps,
             ),
-            "timesteps": state.timesteps,
+            "steps": state.steps,
         }
         return state._replace(key=key), metrics
 

@@ -41,6 +41,7 @@ Example (a whole run; ``jax.vmap(train)(keys)`` runs several seeds at once)::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -63,11 +64,12 @@ from jaxrl_modules.tensordict_module import (
     ValueOperator,
 )
 
-__all__ = ["PPOConfig", "gae", "make_recipe", "make_train"]
+__all__ = ["PPOConfig", "PPOState", "gae", "make_policy", "make_recipe", "make_train"]
 
 _EVAL_TYPES = ("deterministic", "mode", "mean")
 
 
+@common.renamed_fields({"eval_envs": "num_eval_envs"})
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
     """PPO's hyperparameters; the defaults reach greedy returns of -130 to -175 on Pendulum-v1.
@@ -93,7 +95,7 @@ class PPOConfig:
         0.1 keeps the value targets near unit scale). Evaluation reports raw returns.
       hidden_size: width of the actor's and the critic's hidden layers.
       num_layers: number of hidden layers of each.
-      eval_envs: environments of each evaluation (one episode each).
+      num_eval_envs: environments of each evaluation (one episode each).
       eval_steps: steps of each evaluation episode (200: Pendulum's episode length).
       eval_exploration: the greedy action: ``"deterministic"`` (``tanh(loc)`` rescaled, the
         TanhNormal's median), ``"mode"`` or ``"mean"``.
@@ -117,7 +119,7 @@ class PPOConfig:
     reward_scale: float = 0.1
     hidden_size: int = 64
     num_layers: int = 2
-    eval_envs: int = 16
+    num_eval_envs: int = 16
     eval_steps: int = 200
     eval_exploration: str = "deterministic"
 
@@ -132,7 +134,7 @@ class PPOConfig:
             "update_epochs",
             "num_minibatches",
             "hidden_size",
-            "eval_envs",
+            "num_eval_envs",
             "eval_steps",
         ):
             if getattr(self, field) < 1:
@@ -218,6 +220,8 @@ def gae(
 
 
 class PPOState(NamedTuple):
+    """The run's whole state (a pytree): the recipe's ``init`` makes it, ``update`` advances it."""
+
     params: Any  # {"actor": variables, "critic": variables}
     opt_state: Any
     env_td: TensorDict  # the root of the next rollout step
@@ -264,6 +268,46 @@ def _continuous_spec(env: GymnaxEnv, name: str) -> Bounded:
     return spec
 
 
+def _greedy(
+    actor: ProbabilisticActor, variables: Any, eval_type: ExplorationType
+) -> Callable[[TensorDict], TensorDict]:
+    def act(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
+        return td.set("action", actor.apply(variables, td, exploration_type=eval_type)["action"])
+
+    return act
+
+
+def make_policy(config: PPOConfig, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    """The greedy policy of a run: ``policy(td) -> td`` with ``"action"`` written, jittable.
+
+    The same function the recipe evaluates with (``config.eval_exploration``'s action, no
+    sampling): ``td`` holds ``"observation"`` ``[*B, *obs]`` (any batch), and the returned
+    TensorDict is ``td`` with the action ``[*B, *action]`` added (nothing else). Every recipe has
+    a ``make_policy(config, variables)`` of this meaning.
+
+    Args:
+      config: the run's `PPOConfig` (it fixes the networks and the environment's specs).
+      variables: the actor's variables, ``PPOState.params["actor"]``.
+
+    Returns:
+      ``policy(td) -> td``.
+
+    Examples:
+      >>> import jax
+      >>> from jaxrl_modules.envs import GymnaxEnv
+      >>> config = PPOConfig()
+      >>> state = make_recipe(config).init(jax.random.key(0))  # or a trained state: make_train's
+      >>> policy = jax.jit(make_policy(config, state.params["actor"]))
+      >>> env = GymnaxEnv("Pendulum-v1", batch_size=(3,))
+      >>> policy(env.reset(jax.random.key(1)))["action"].shape
+      (3, 1)
+    """
+    with jax.ensure_compile_time_eval():  # the specs are constants, even if called under a trace
+        env = GymnaxEnv(config.env_name, batch_size=(1,))
+    actor, _ = _networks(config, _continuous_spec(env, "ppo.make_policy"))
+    return _greedy(actor, variables, ExplorationType(config.eval_exploration))
+
+
 def make_recipe(config: PPOConfig) -> common.Recipe:
     """PPO as a `Recipe`: ``init(key) -> PPOState``; ``update(state)`` runs one chunk of updates.
 
@@ -274,7 +318,7 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
     if not isinstance(config, PPOConfig):
         raise TypeError(f"ppo.make_recipe: config must be a PPOConfig, got {type(config).__name__}.")
     env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,))
-    eval_env = GymnaxEnv(config.env_name, batch_size=(config.eval_envs,))
+    eval_env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,))
     action_spec = _continuous_spec(env, "ppo.make_recipe")
     actor, critic = _networks(config, action_spec)
 
@@ -379,15 +423,13 @@ def make_recipe(config: PPOConfig) -> common.Recipe:
         stats["scale"] = traj["scale"].mean()
         return PPOState(params, opt_state, env_td, key, state.update + 1), stats
 
-    def greedy(params):
-        # Only the action joins the TensorDict: evaluate's scan carry keeps the env's keys.
-        return lambda td: td.set("action", actor.apply(params["actor"], td, exploration_type=eval_type)["action"])
-
     def update(state: PPOState):
         state, stats = jax.lax.scan(one_update, state, None, length=updates_per_chunk)
         key, k_eval = jax.random.split(state.key)
         metrics = {
-            "return": common.evaluate(eval_env, greedy(state.params), k_eval, config.eval_steps),
+            "return": common.evaluate(
+                eval_env, _greedy(actor, state.params["actor"], eval_type), k_eval, config.eval_steps
+            ),
             "steps": state.update * batch,
             **jax.tree.map(lambda x: x[-1], stats),
         }

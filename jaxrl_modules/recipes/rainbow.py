@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -38,18 +39,27 @@ from jaxrl_modules.functional.categorical_projection import categorical_projecti
 from jaxrl_modules.models.dueling import DuelingMlpDQNet
 from jaxrl_modules.models.noisy import NoisyLinear
 from jaxrl_modules.recipes import _dqn_common as C
-from jaxrl_modules.recipes.common import Recipe, check_config, evaluate
+from jaxrl_modules.recipes.common import Recipe, check_config, evaluate, renamed_fields
 from jaxrl_modules.recipes.common import make_train as _make_train
 from jaxrl_modules.recipes.replay import ReplayBuffer, replay_sample
 from jaxrl_modules.rng import NOISE
 from jaxrl_modules.tensordict_module.q_value_actor import DistributionalQValueActor
 
-__all__ = ["RainbowConfig", "RainbowState", "categorical_double_q_loss", "make_recipe", "make_train"]
+__all__ = [
+    "RainbowConfig",
+    "RainbowState",
+    "categorical_double_q_loss",
+    "make_actor",
+    "make_policy",
+    "make_recipe",
+    "make_train",
+]
 
 GREEDY = ExplorationType.DETERMINISTIC
 NOISY = ExplorationType.RANDOM
 
 
+@renamed_fields({"lr": "learning_rate"})
 @dataclasses.dataclass(frozen=True)
 class RainbowConfig:
     """Rainbow-lite's hyperparameters; numbers of steps count environment steps (all envs together).
@@ -64,7 +74,7 @@ class RainbowConfig:
       num_envs: environments stepped in parallel.
       buffer_size: replay capacity, in (n-step) transitions.
       batch_size: transitions per gradient step.
-      lr: Adam's learning rate.
+      learning_rate: Adam's learning rate.
       adam_eps: Adam's epsilon.
       gamma: discount.
       n_steps: n-step returns.
@@ -86,7 +96,7 @@ class RainbowConfig:
     num_envs: int = 10
     buffer_size: int = 10_000
     batch_size: int = 128
-    lr: float = 2.5e-4
+    learning_rate: float = 2.5e-4
     adam_eps: float = 1e-8
     gamma: float = 0.99
     n_steps: int = 3
@@ -113,7 +123,7 @@ class RainbowConfig:
             "num_envs",
             "buffer_size",
             "batch_size",
-            "lr",
+            "learning_rate",
             "adam_eps",
             "n_steps",
             "train_frequency",
@@ -144,7 +154,7 @@ class RainbowState(NamedTuple):
     buffer: ReplayBuffer
     window: Any  # NStepWindow when n_steps > 1, else None
     key: jax.Array
-    timesteps: jax.Array  # int32: environment steps so far
+    steps: jax.Array  # int32: environment steps so far
 
 
 def categorical_double_q_loss(
@@ -220,6 +230,43 @@ def make_actor(config: RainbowConfig, spec: Categorical, obs_ndim: int = 1) -> D
     return DistributionalQValueActor(C.flat_observations(net, obs_ndim), support=support, spec=spec)
 
 
+def _greedy(actor: DistributionalQValueActor, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    def act(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
+        return td.set("action", actor.apply(variables, td, exploration_type=GREEDY)["action"])
+
+    return act
+
+
+def make_policy(config: RainbowConfig, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    """The greedy policy of a run: ``policy(td) -> td`` with ``"action"`` written, jittable.
+
+    The same function the recipe evaluates with (the noisy layers' mean weights, no noise):
+    ``td`` holds ``"observation"`` ``[*B, *obs]`` (any batch), and the returned TensorDict is
+    ``td`` with the greedy action ``[*B]`` added (nothing else). Every recipe has a
+    ``make_policy(config, variables)`` of this meaning.
+
+    Args:
+      config: the run's `RainbowConfig` (it fixes the network and the environment's specs).
+      variables: the actor's variables, ``{"params": RainbowState.params}``.
+
+    Returns:
+      ``policy(td) -> td``.
+
+    Examples:
+      >>> import jax
+      >>> from jaxrl_modules.envs import GymnaxEnv
+      >>> config = RainbowConfig()
+      >>> state = make_recipe(config).init(jax.random.key(0))  # or a trained state: make_train's
+      >>> policy = jax.jit(make_policy(config, {"params": state.params}))
+      >>> env = GymnaxEnv("CartPole-v1", batch_size=(3,), categorical_action_encoding=True)
+      >>> policy(env.reset(jax.random.key(1)))["action"].shape
+      (3,)
+    """
+    with jax.ensure_compile_time_eval():  # the specs are constants, even if called under a trace
+        env = C.discrete_env(config, 1)
+    return _greedy(make_actor(config, env.action_spec, C.observation_ndim(env)), variables)
+
+
 def make_recipe(config: RainbowConfig) -> Recipe:
     """Rainbow-lite as a `Recipe`: ``num_chunks`` chunks, each ending with a greedy evaluation.
 
@@ -229,13 +276,13 @@ def make_recipe(config: RainbowConfig) -> Recipe:
     Returns:
       A `Recipe` whose ``update`` reports ``"return"`` (mean greedy evaluation return),
       ``"loss"`` (mean over the chunk's gradient steps, 0 before learning starts) and
-      ``"timesteps"``.
+      ``"steps"`` (environment steps so far).
     """
     if not isinstance(config, RainbowConfig):
         raise TypeError(f"make_recipe expects a RainbowConfig, got {type(config).__name__}.")
     env, eval_env = C.discrete_envs(config)
     actor = make_actor(config, env.action_spec, C.observation_ndim(env))
-    optimizer = optax.adam(config.lr, eps=config.adam_eps)
+    optimizer = optax.adam(config.learning_rate, eps=config.adam_eps)
     env_steps_per_update = config.train_frequency // config.num_envs
     updates_per_chunk = config.total_timesteps // (config.num_chunks * config.train_frequency)
     max_steps = int(env.params.max_steps_in_episode)
@@ -259,7 +306,7 @@ def make_recipe(config: RainbowConfig) -> Recipe:
         td, root = env.step_and_maybe_reset(td)
         buffer, window = C.add_transition(state.buffer, state.window, C.one_step_transition(td), config.gamma)
         root = root.select(*state.td.keys())  # the actor's outputs stay out of the carry
-        return state._replace(td=root, buffer=buffer, window=window, timesteps=state.timesteps + config.num_envs)
+        return state._replace(td=root, buffer=buffer, window=window, steps=state.steps + config.num_envs)
 
     def learn(state: RainbowState, key: jax.Array) -> tuple[RainbowState, jax.Array]:
         k_sample, k_online, k_target = jax.random.split(key, 3)
@@ -295,13 +342,13 @@ def make_recipe(config: RainbowConfig) -> Recipe:
     def train_step(state: RainbowState, _) -> tuple[RainbowState, tuple[jax.Array, jax.Array]]:
         key, k_learn, *k_steps = jax.random.split(state.key, 2 + env_steps_per_update)
         state = state._replace(key=key)
-        before = state.timesteps
+        before = state.steps
         for k in k_steps:  # train_frequency // num_envs steps of every env (1 by default)
             state = env_step(state, k)
-        learning = state.timesteps > config.learning_starts
+        learning = state.steps > config.learning_starts
         state, loss = jax.lax.cond(learning, learn, lambda s, k: (s, jnp.zeros((), jnp.float32)), state, k_learn)
         period = config.target_update_interval
-        due = state.timesteps // period != before // period  # crossed a multiple of the interval
+        due = state.steps // period != before // period  # crossed a multiple of the interval
         target = C.target_update(state.params, state.target_params, config.tau, due)
         return state._replace(target_params=target), (loss, learning)
 
@@ -309,13 +356,11 @@ def make_recipe(config: RainbowConfig) -> Recipe:
         state, (losses, learning) = jax.lax.scan(train_step, state, None, length=updates_per_chunk)
         key, k_eval = jax.random.split(state.key)
 
-        def greedy(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
-            return td.set("action", actor.apply({"params": state.params}, td, exploration_type=GREEDY)["action"])
-
+        greedy = _greedy(actor, {"params": state.params})
         metrics = {
             "return": evaluate(eval_env, greedy, k_eval, max_steps),
             "loss": jnp.sum(losses) / jnp.maximum(jnp.sum(learning), 1),
-            "timesteps": state.timesteps,
+            "steps": state.steps,
         }
         return state._replace(key=key), metrics
 

@@ -37,6 +37,7 @@ Example (a whole run; ``jax.vmap(train)(keys)`` runs several seeds at once)::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -60,11 +61,21 @@ from jaxrl_modules.tensordict_module import (
     ValueOperator,
 )
 
-__all__ = ["TD3Config", "make_recipe", "make_train"]
+__all__ = ["TD3Config", "TD3State", "make_policy", "make_recipe", "make_train"]
 
 _DETERMINISTIC = ExplorationType.DETERMINISTIC
 
 
+@common.renamed_fields(
+    {
+        "actor_lr": "actor_learning_rate",
+        "critic_lr": "critic_learning_rate",
+        "exploration_noise": "sigma_init",
+        "exploration_noise_end": "sigma_end",
+        "exploration_annealing_steps": "annealing_num_steps",
+        "eval_envs": "num_eval_envs",
+    }
+)
 @dataclasses.dataclass(frozen=True)
 class TD3Config:
     """TD3's hyperparameters; the defaults reach greedy returns of -130 to -180 on Pendulum-v1.
@@ -79,15 +90,15 @@ class TD3Config:
         iterations.
       buffer_size: the replay ring's capacity, in transitions.
       batch_size: transitions per gradient step.
-      actor_lr: Adam's step size for the actor.
-      critic_lr: Adam's step size for the critics.
+      actor_learning_rate: Adam's step size for the actor.
+      critic_learning_rate: Adam's step size for the critics.
       gamma: discount.
       tau: Polyak coefficient of the target networks (``target <- tau * online + (1 - tau) * target``).
       policy_delay: critic updates per actor (and target) update.
-      exploration_noise: the exploration noise's standard deviation at the start, as a fraction
+      sigma_init: the exploration noise's standard deviation at the start, as a fraction
         of the action's half-range (0.1 in the TD3 paper).
-      exploration_noise_end: the same at the end of the annealing, at most ``exploration_noise``.
-      exploration_annealing_steps: environment steps over which the noise anneals.
+      sigma_end: the same at the end of the annealing, at most ``sigma_init``.
+      annealing_num_steps: environment steps over which the noise anneals.
       target_noise: the target policy smoothing noise's standard deviation (fraction of the
         half-range).
       target_noise_clip: the smoothing noise is clipped to this (fraction of the half-range).
@@ -95,7 +106,7 @@ class TD3Config:
         Evaluation reports raw returns.
       hidden_size: width of the actor's two hidden layers and of the critic's two layers
         (TorchRL's DDPG nets: 400 and 300).
-      eval_envs: environments of each evaluation (one episode each).
+      num_eval_envs: environments of each evaluation (one episode each).
       eval_steps: steps of each evaluation episode (200: Pendulum's episode length).
     """
 
@@ -106,19 +117,19 @@ class TD3Config:
     num_chunks: int = 20
     buffer_size: int = 100_000
     batch_size: int = 128
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
+    actor_learning_rate: float = 1e-3
+    critic_learning_rate: float = 1e-3
     gamma: float = 0.99
     tau: float = 0.005
     policy_delay: int = 2
-    exploration_noise: float = 0.1
-    exploration_noise_end: float = 0.1
-    exploration_annealing_steps: int = 10_000
+    sigma_init: float = 0.1
+    sigma_end: float = 0.1
+    annealing_num_steps: int = 10_000
     target_noise: float = 0.2
     target_noise_clip: float = 0.5
     reward_scale: float = 0.1
     hidden_size: int = 128
-    eval_envs: int = 16
+    num_eval_envs: int = 16
     eval_steps: int = 200
 
     def __post_init__(self) -> None:
@@ -131,20 +142,20 @@ class TD3Config:
             "buffer_size",
             "batch_size",
             "policy_delay",
-            "exploration_annealing_steps",
+            "annealing_num_steps",
             "hidden_size",
-            "eval_envs",
+            "num_eval_envs",
             "eval_steps",
         ):
             if getattr(self, field) < 1:
                 raise ValueError(f"{name}.{field} must be >= 1, got {getattr(self, field)}.")
-        for field in ("actor_lr", "critic_lr", "reward_scale"):
+        for field in ("actor_learning_rate", "critic_learning_rate", "reward_scale"):
             if not getattr(self, field) > 0:
                 raise ValueError(f"{name}.{field} must be > 0, got {getattr(self, field)}.")
         for field in (
             "learning_starts",
-            "exploration_noise",
-            "exploration_noise_end",
+            "sigma_init",
+            "sigma_end",
             "target_noise",
             "target_noise_clip",
         ):
@@ -153,10 +164,10 @@ class TD3Config:
         for field in ("gamma", "tau"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{name}.{field} must be in [0, 1], got {getattr(self, field)}.")
-        if self.exploration_noise_end > self.exploration_noise:
+        if self.sigma_end > self.sigma_init:
             raise ValueError(
-                f"{name}.exploration_noise_end={self.exploration_noise_end} must be at most "
-                f"exploration_noise={self.exploration_noise} (the noise anneals downwards)."
+                f"{name}.sigma_end={self.sigma_end} must be at most "
+                f"sigma_init={self.sigma_init} (the noise anneals downwards)."
             )
         if self.learning_starts < self.num_envs:
             raise ValueError(
@@ -177,6 +188,8 @@ class TD3Config:
 
 
 class TD3State(NamedTuple):
+    """The run's whole state (a pytree): the recipe's ``init`` makes it, ``update`` advances it."""
+
     actor: Any  # the policy's variables: {"params", "schedule"}
     critic: Any  # the twin critics' variables, stacked on a leading axis of 2
     actor_target: Any  # the actor's params
@@ -199,6 +212,65 @@ def _continuous_spec(env: GymnaxEnv, name: str) -> Bounded:
     return spec
 
 
+def _policy(config: TD3Config, spec: Bounded) -> tuple[TensorDictSequential, AdditiveGaussianModule]:
+    """``Actor(DdpgMlpActor) -> TanhModule -> AdditiveGaussianModule``, and the noise module."""
+    low, high = np.asarray(spec.low, np.float32), np.asarray(spec.high, np.float32)
+    act_dim = int(np.prod(spec.shape))
+    h = config.hidden_size
+    net = DdpgMlpActor(act_dim, mlp_net_kwargs={"num_cells": [h, h], "activation_class": "ReLU"})
+    noise = AdditiveGaussianModule(
+        spec,
+        sigma_init=config.sigma_init,
+        sigma_end=config.sigma_end,
+        annealing_num_steps=config.annealing_num_steps,
+        std=tuple(np.broadcast_to((high - low) / 2, spec.shape).astype(float).tolist()),
+    )  # sigma: half-range units
+    policy = TensorDictSequential(
+        Actor(net, in_keys=["observation"], out_keys=["param"]),
+        TanhModule(in_keys=["param"], out_keys=["action"], spec=spec),
+        noise,
+    )
+    return policy, noise
+
+
+def _greedy(policy: TensorDictSequential, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    def act(td: TensorDict) -> TensorDict:  # evaluate's scan carries td: add only the action
+        return td.set("action", policy.apply(variables, td, exploration_type=_DETERMINISTIC)["action"])
+
+    return act
+
+
+def make_policy(config: TD3Config, variables: Any) -> Callable[[TensorDict], TensorDict]:
+    """The greedy policy of a run: ``policy(td) -> td`` with ``"action"`` written, jittable.
+
+    The same function the recipe evaluates with (no exploration noise): ``td`` holds
+    ``"observation"`` ``[*B, *obs]`` (any batch), and the returned TensorDict is ``td`` with the
+    action ``[*B, *action]`` added (nothing else). Every recipe has a
+    ``make_policy(config, variables)`` of this meaning.
+
+    Args:
+      config: the run's `TD3Config` (it fixes the network and the environment's specs).
+      variables: the policy's variables, ``TD3State.actor`` (``{"params", "schedule"}``).
+
+    Returns:
+      ``policy(td) -> td``.
+
+    Examples:
+      >>> import jax
+      >>> from jaxrl_modules.envs import GymnaxEnv
+      >>> config = TD3Config(learning_starts=10)
+      >>> state = make_recipe(config).init(jax.random.key(0))  # or a trained state: make_train's
+      >>> policy = jax.jit(make_policy(config, state.actor))
+      >>> env = GymnaxEnv("Pendulum-v1", batch_size=(3,))
+      >>> policy(env.reset(jax.random.key(1)))["action"].shape
+      (3, 1)
+    """
+    with jax.ensure_compile_time_eval():  # the specs are constants, even if called under a trace
+        env = GymnaxEnv(config.env_name, batch_size=(1,))
+    policy, _ = _policy(config, _continuous_spec(env, "td3.make_policy"))
+    return _greedy(policy, variables)
+
+
 def make_recipe(config: TD3Config) -> common.Recipe:
     """TD3 as a `Recipe`: ``init(key) -> TD3State`` (the random warm-up included); ``update(state)``
     runs one chunk of iterations.
@@ -210,26 +282,12 @@ def make_recipe(config: TD3Config) -> common.Recipe:
     if not isinstance(config, TD3Config):
         raise TypeError(f"td3.make_recipe: config must be a TD3Config, got {type(config).__name__}.")
     env = GymnaxEnv(config.env_name, batch_size=(config.num_envs,))
-    eval_env = GymnaxEnv(config.env_name, batch_size=(config.eval_envs,))
+    eval_env = GymnaxEnv(config.env_name, batch_size=(config.num_eval_envs,))
     spec = _continuous_spec(env, "td3.make_recipe")
     low, high = np.asarray(spec.low, np.float32), np.asarray(spec.high, np.float32)
     half = jnp.asarray((high - low) / 2)
-    act_dim = int(np.prod(spec.shape))
     h = config.hidden_size
-
-    net = DdpgMlpActor(act_dim, mlp_net_kwargs={"num_cells": [h, h], "activation_class": "ReLU"})
-    noise = AdditiveGaussianModule(
-        spec,
-        sigma_init=config.exploration_noise,
-        sigma_end=config.exploration_noise_end,
-        annealing_num_steps=config.exploration_annealing_steps,
-        std=tuple(np.broadcast_to((high - low) / 2, spec.shape).astype(float).tolist()),
-    )  # sigma: half-range units
-    policy = TensorDictSequential(
-        Actor(net, in_keys=["observation"], out_keys=["param"]),
-        TanhModule(in_keys=["param"], out_keys=["action"], spec=spec),
-        noise,
-    )
+    policy, noise = _policy(config, spec)
     critic = ValueOperator(
         DdpgMlpQNet(
             mlp_net_kwargs_net1={"out_features": h, "activation_class": "ReLU"},
@@ -237,8 +295,8 @@ def make_recipe(config: TD3Config) -> common.Recipe:
         ),
         in_keys=["observation", "action"],
     )
-    actor_opt = optax.adam(config.actor_lr)
-    critic_opt = optax.adam(config.critic_lr)
+    actor_opt = optax.adam(config.actor_learning_rate)
+    critic_opt = optax.adam(config.critic_learning_rate)
 
     iterations = (config.total_timesteps - config.learning_starts) // config.steps_per_iteration
     num_chunks = min(config.num_chunks, iterations)
@@ -351,7 +409,7 @@ def make_recipe(config: TD3Config) -> common.Recipe:
     def update(state: TD3State):
         state, stats = jax.lax.scan(iteration, state, None, length=iterations_per_chunk)
         key, k_eval = jax.random.split(state.key)
-        greedy = lambda td: td.set("action", act(state.actor, td))  # noqa: E731
+        greedy = _greedy(policy, state.actor)
         metrics = {
             "return": common.evaluate(eval_env, greedy, k_eval, config.eval_steps),
             "steps": state.steps,
